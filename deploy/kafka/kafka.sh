@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Fetch, format, start and stop the local single-node KRaft Kafka broker.
+# Idempotent: `start` reuses the data already under $KIZUNA_VAR/kafka; `stop` waits
+# for a clean shutdown. Usage: kafka.sh fetch|start|stop|status|wait
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+var=${KIZUNA_VAR:-$root/var}
+port=${KIZUNA_KAFKA_PORT:-9092}
+controller_port=${KIZUNA_KAFKA_CONTROLLER_PORT:-9093}
+home=$var/kafka
+libs=$home/libs
+data=$home/data
+pidfile=$home/kafka.pid
+log=$home/kafka.log
+heap=${KIZUNA_KAFKA_HEAP:-512m}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+
+fetch() {
+  local stamp="$libs/.pom-$(sha256sum "$here/pom.xml" | cut -c1-16)"
+  [ -f "$stamp" ] && return 0
+  echo "kafka: fetching the broker from Maven Central into $libs"
+  rm -rf "$libs"; mkdir -p "$libs"
+  mvn -q -B -f "$here/pom.xml" \
+    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs"
+  touch "$stamp"
+}
+
+configure() {
+  mkdir -p "$data"
+  sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA_DIR@|$data|g" \
+    "$here/server.properties.in" > "$home/server.properties"
+  if [ ! -f "$data/meta.properties" ]; then
+    echo "kafka: formatting a new KRaft log in $data"
+    java -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" kafka.tools.StorageTool format \
+      -t "$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
+      -c "$home/server.properties"
+  fi
+}
+
+wait_ready() {
+  for _ in $(seq 1 120); do
+    if port_open; then return 0; fi
+    running || { echo "kafka: broker exited; see $log" >&2; tail -20 "$log" >&2; return 1; }
+    sleep 0.5
+  done
+  echo "kafka: broker did not open port $port within 60 s; see $log" >&2
+  return 1
+}
+
+start() {
+  if running; then echo "kafka: already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; return 0; fi
+  if port_open; then echo "kafka: port $port is taken by another process" >&2; return 1; fi
+  fetch
+  configure
+  KAFKA_HEAP_OPTS="-Xms$heap -Xmx$heap" nohup java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*" kafka.Kafka "$home/server.properties" \
+    >"$log" 2>&1 &
+  echo $! > "$pidfile"
+  wait_ready
+  echo "kafka: running (pid $(cat "$pidfile")) on 127.0.0.1:$port, data in $data"
+}
+
+stop() {
+  if ! running; then rm -f "$pidfile"; echo "kafka: not running"; return 0; fi
+  local pid; pid=$(cat "$pidfile")
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then echo "kafka: forcing stop" >&2; kill -KILL "$pid"; fi
+  rm -f "$pidfile"
+  echo "kafka: stopped"
+}
+
+status() {
+  if running; then echo "kafka: running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; else echo "kafka: stopped"; return 3; fi
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  wait) wait_ready ;;
+  *) echo "usage: $0 fetch|start|stop|status|wait" >&2; exit 2 ;;
+esac

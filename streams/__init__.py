@@ -1,0 +1,1 @@
+"""kizuna: real-time cyber-threat-indicator sharing on Apache Kafka."""

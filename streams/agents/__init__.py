@@ -1,0 +1,1 @@
+"""Faust agents: thin loops that read, call streams.core, publish and acknowledge."""

@@ -1,0 +1,61 @@
+"""normalize: kizuna.intake -> kizuna.indicators (batches per merge partition) + kizuna.rejected."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from streams import metrics
+from streams.app import app, indicators_topic, intake_topic, settings, topics
+from streams.core.formats import Limits, parse_submission
+from streams.core.items import Problem, Reason
+from streams.core.normalize import Normalized, batches, normalize, pseudonym, rejection
+from streams.kafka_io import Publisher
+from streams.records import batch_codec, submission_codec
+
+log = logging.getLogger(__name__)
+LIMITS = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+SECRET = settings.pseudonym_secret()
+publisher = Publisher(settings, f"{settings.namespace}-normalize")
+
+
+def process(raw: bytes) -> Normalized:
+    """One intake message -> records and rejections; an undecodable envelope is itself rejected."""
+    try:
+        submission = submission_codec().decode(raw)
+    except Exception as exc:  # a writer that ignored the schema: nothing to attribute it to
+        envelope = {"submission_id": "unknown", "received_at": int(time.time() * 1000)}
+        problem = Problem("envelope", Reason.MALFORMED, f"not a kizuna Submission record ({type(exc).__name__})")
+        return Normalized(rejections=[rejection(envelope, "unknown", "unknown", problem)])
+    reporter = pseudonym(SECRET, submission["submitter"])
+    parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
+    metrics.SUBMISSIONS.labels(parsed.format).inc()
+    return normalize(submission, parsed, reporter)
+
+
+def publish(result: Normalized) -> None:
+    codec = batch_codec()
+    for partition, records in batches(result.records, settings.partitions, settings.batch_records):
+        value = codec.encode({"submission_id": records[0]["submission_id"], "records": records})
+        publisher.send(indicators_topic.get_topic_name(), value, records[0]["submission_id"].encode(), partition)
+    for item in result.rejections:
+        publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
+        metrics.REJECTIONS.labels(item["code"]).inc()
+    for record in result.records:
+        metrics.NORMALIZED.labels(record["stix_type"]).inc()
+
+
+@app.agent(intake_topic)
+async def normalize_agent(stream: Any) -> None:
+    loop = asyncio.get_running_loop()
+    async for raw in stream:
+        started = time.perf_counter()
+        # Parsing a large submission is CPU work: off the loop, so the consumer keeps heartbeating.
+        result = await loop.run_in_executor(None, process, raw)
+        publish(result)
+        await publisher.flush()
+        metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
+        log.info("normalized submission: %d records, %d rejections", len(result.records), len(result.rejections))

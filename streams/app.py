@@ -1,0 +1,31 @@
+"""The Faust application: configuration only, no logic. Agents live in streams/agents/."""
+from __future__ import annotations
+
+import faust
+
+from streams.settings import get_settings
+from streams.topics import Topics
+
+settings = get_settings()
+topics = Topics(settings.namespace)
+
+app = faust.App(
+    topics.worker_group,
+    broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
+    store="memory://",  # merge state is kept by streams/state.py, not Faust tables
+    value_serializer="raw",
+    key_serializer="raw",
+    topic_partitions=settings.partitions,
+    topic_allow_declare=False,  # `kizuna topics create` owns the topic plan
+    consumer_auto_offset_reset="earliest",
+    stream_buffer_maxsize=4096,
+    broker_commit_every=1000,
+    broker_commit_interval=1.0,
+    broker_max_poll_records=500,
+    web_port=settings.web_port,
+    web_host="127.0.0.1",
+    origin="streams",
+)
+
+intake_topic = app.topic(topics.intake, value_serializer="raw", key_serializer="raw")
+indicators_topic = app.topic(topics.indicators, value_serializer="raw", key_serializer="raw")

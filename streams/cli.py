@@ -1,0 +1,196 @@
+"""`kizuna`: submit, read, run and inspect the hub.
+
+Exit codes scripts can rely on: 0 success; 1 partly rejected (the good items were
+sent); 2 usage or configuration error, nothing sent; 3 nothing usable (sent, so
+the rejection is on record); 4 Kafka unreachable or delivery failed.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.core.formats import FORMATS, Limits, parse_submission
+from streams.core.normalize import normalize
+from streams.sectors import ALL, SECTORS, canonical_sector
+from streams.settings import ConfigError, Settings, get_settings
+from streams.tlp import parse_level
+from streams.topics import Topics
+
+EXIT_PARTIAL, EXIT_USAGE, EXIT_UNUSABLE, EXIT_KAFKA = 1, 2, 3, 4
+
+cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+topics_cli = typer.Typer(help="The topic plan: list it, or create it on the broker.", invoke_without_command=True)
+cli.add_typer(topics_cli, name="topics")
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@cli.command()
+def submit(
+    path: Annotated[Path, typer.Argument(help="File to submit: STIX bundle, MISP event JSON, CSV or text.")],
+    member: Annotated[str, typer.Option("--as", help="Your member id.")],
+    tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
+) -> None:
+    """Put a submission on kizuna.intake, after checking it here with the hub's own parser."""
+    from streams.kafka_io import DeliveryFailed, Publisher
+    from streams.records import submission_codec
+
+    settings = _settings()
+    if fmt not in FORMATS:
+        raise _fail(f"--format must be one of {', '.join(FORMATS)}")
+    if tlp is not None and parse_level(tlp) is None:
+        raise _fail(f"--tlp {tlp!r} is not a TLP level (clear, green, amber, amber+strict, red)")
+    unknown = [s for s in sector or [] if canonical_sector(s) is None]
+    if unknown:
+        raise _fail(f"unknown sector(s) {', '.join(unknown)}; `kizuna sectors` lists them")
+    if not path.is_file():
+        raise _fail(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > settings.max_submission_bytes:
+        raise _fail(f"{path}: {size} bytes, the limit is {settings.max_submission_bytes} (KIZUNA_MAX_SUBMISSION_BYTES)")
+    payload = path.read_bytes()
+    envelope = {
+        "submission_id": str(uuid.uuid4()),
+        "submitter": member,
+        "received_at": int(time.time() * 1000),
+        "format": fmt,
+        "filename": path.name,
+        "tlp": tlp,
+        "sectors": [canonical_sector(s) for s in sector or []],
+        "payload": payload,
+    }
+    limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+    parsed = parse_submission(payload, fmt, path.name, limits)
+    checked = normalize(envelope, parsed, "you")
+    publisher = Publisher(settings, "kizuna-cli")
+    publisher.send(Topics(settings.namespace).intake, submission_codec().encode(envelope), envelope["submission_id"].encode())
+    try:
+        publisher.flush_sync(timeout=30)
+    except DeliveryFailed as exc:
+        raise _fail(f"could not deliver to Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
+    for rejected in checked.rejections:
+        err.print(f"[yellow]rejected[/] {path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]")
+    out.print(f"submitted {envelope['submission_id']} ({parsed.format}): "
+              f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
+    if checked.rejections:
+        raise typer.Exit(EXIT_PARTIAL if checked.records else EXIT_UNUSABLE)
+
+
+@cli.command()
+def consume(
+    topic: Annotated[str, typer.Argument(help="Topic to read, e.g. kizuna.share.green.finance.")],
+    from_beginning: Annotated[bool, typer.Option("--from-beginning", help="Start at the oldest record.")] = False,
+    max_records: Annotated[int, typer.Option("--max", help="Stop after this many records (0: no limit).")] = 0,
+    timeout: Annotated[float, typer.Option(help="Stop after this many seconds without a record (0: never).")] = 10.0,
+) -> None:
+    """Print one JSON record per line, as a SIEM's plain Kafka consumer would read them."""
+    from confluent_kafka import Consumer, KafkaError
+
+    settings = _settings()
+    consumer = Consumer({
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": f"kizuna-cli-{uuid.uuid4()}",
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+        "enable.auto.commit": False,
+    })
+    if topic not in consumer.list_topics(timeout=10).topics:
+        consumer.close()
+        raise _fail(f"no topic {topic!r}; `kizuna topics` lists them")
+    consumer.subscribe([topic])
+    count, idle_since = 0, time.monotonic()
+    try:
+        while not max_records or count < max_records:
+            msg = consumer.poll(0.5)
+            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+                if timeout and time.monotonic() - idle_since > timeout:
+                    break
+                continue
+            if msg.error():
+                raise _fail(str(msg.error()), EXIT_KAFKA)
+            sys.stdout.write(msg.value().decode("utf-8", "replace") + "\n")
+            sys.stdout.flush()
+            count, idle_since = count + 1, time.monotonic()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@topics_cli.callback()
+def topics_list(ctx: typer.Context) -> None:
+    """List the topic plan (with `create`: create it on the broker)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    table = Table("topic", "partitions", "config", "carries")
+    for spec in Topics(settings.namespace).plan(settings):
+        table.add_row(spec.name, str(spec.partitions), ",".join(f"{k}={v}" for k, v in spec.config.items()), spec.purpose)
+    out.print(table)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every planned topic that does not exist yet (idempotent)."""
+    from confluent_kafka import KafkaException
+
+    settings = _settings()
+    try:
+        from streams.kafka_io import create_topics
+
+        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings))
+    except KafkaException as exc:
+        raise _fail(f"Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
+    out.print(f"topics: {len(created)} created, {len(existing)} already there")
+
+
+@cli.command()
+def sectors() -> None:
+    """List the sectors records can be shared with."""
+    for name in (*SECTORS, ALL):
+        out.print(name)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the Faust worker (normalize, merge, route) with Prometheus /metrics, until Ctrl-C."""
+    settings = _settings()
+    from faust.worker import Worker
+
+    from streams import metrics
+    from streams.agents import merge, normalize  # noqa: F401  (registers the agents)
+    from streams.app import app
+
+    metrics.serve(settings.metrics_port)
+    if settings.metrics_port:
+        err.print(f"metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
+    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

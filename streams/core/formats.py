@@ -1,0 +1,99 @@
+"""One intake: recognise the format of a submission and parse it within the configured limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.core.csv_in import VALUE_COLUMNS, parse_csv
+from streams.core.items import Parsed, Problem, Reason
+from streams.core.misp_in import parse_misp
+from streams.core.stix_in import parse_stix
+from streams.core.text_in import parse_text
+
+FORMATS = ("auto", "stix", "misp", "csv", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int
+    max_objects: int
+    max_depth: int
+
+
+def json_depth(document: Any, limit: int) -> int:
+    """Nesting depth, counted without recursion; stops counting past `limit`."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
+
+
+def detect(text: str, filename: str | None) -> str:
+    """auto -> stix | misp | csv | text, from the content first and the file name second."""
+    head = text.lstrip()[:4096]
+    if head.startswith(("{", "[")):
+        if '"Event"' in head or '"response"' in head:
+            return "misp"
+        return "stix"
+    first_line = head.split("\n", 1)[0].lower()
+    if (filename or "").lower().endswith(".csv") or (
+        any(sep in first_line for sep in ",;\t") and any(col in first_line for col in VALUE_COLUMNS)
+    ):
+        return "csv"
+    return "text"
+
+
+def _count_objects(document: Any) -> int:
+    if isinstance(document, dict):
+        for key in ("objects", "response"):
+            if isinstance(document.get(key), list):
+                return len(document[key])
+        event = document.get("Event")
+        if isinstance(event, dict):
+            return len(event.get("Attribute") or []) + len(event.get("Object") or [])
+    return len(document) if isinstance(document, list) else 1
+
+
+def parse_submission(payload: bytes, fmt: str, filename: str | None, limits: Limits) -> Parsed:
+    """Bytes as submitted -> items and problems. Never raises on bad input."""
+    where = filename or "submission"
+    if len(payload) > limits.max_bytes:
+        return _fail(fmt, where, Reason.TOO_LARGE, f"{len(payload)} bytes, the limit is {limits.max_bytes}")
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _fail(fmt, where, Reason.NOT_UTF8, f"not UTF-8 text at byte {exc.start}")
+    if not text.strip():
+        return _fail(fmt, where, Reason.EMPTY, "the submission is empty")
+    if fmt == "auto":
+        fmt = detect(text, filename)
+    if fmt not in FORMATS:
+        return _fail(fmt, where, Reason.UNKNOWN_FORMAT, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return parse_csv(text, limits.max_objects)
+    if fmt == "text":
+        return parse_text(text, limits.max_objects)
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return _fail(fmt, where, Reason.MALFORMED, f"not valid JSON: {exc}")
+    if json_depth(document, limits.max_depth) > limits.max_depth:
+        return _fail(fmt, where, Reason.TOO_DEEP, f"JSON nested deeper than {limits.max_depth} levels")
+    count = _count_objects(document)
+    if count > limits.max_objects:
+        return _fail(fmt, where, Reason.TOO_MANY, f"{count} objects, the limit is {limits.max_objects}")
+    return parse_stix(document) if fmt == "stix" else parse_misp(document)
+
+
+def _fail(fmt: str, where: str, code: str, reason: str) -> Parsed:
+    return Parsed(fmt, problems=[Problem(where, code, reason)])

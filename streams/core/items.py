@@ -1,0 +1,60 @@
+"""What parsing a submission yields: usable items and problems with where they are."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.tlp import TLP
+
+
+@dataclass(slots=True)
+class Item:
+    """One shareable object of a submission, canonical but not yet attributed or scoped."""
+
+    id: str
+    stix_type: str  # "indicator" or another STIX object type (malware, relationship ...)
+    where: str  # where it came from, for messages: "object indicator--…", "line 7", "attribute <uuid>"
+    tlp: TLP | None = None  # from the object's own markings or tags; None defers to the submission
+    observable: str | None = None  # indicator kind, see canonical.PATTERN_PATHS; None for complex patterns
+    value: str | None = None  # canonical value of a simple indicator
+    pattern: str | None = None
+    indicator_types: list[str] = field(default_factory=list)
+    body: dict[str, Any] | None = None  # other properties of a non-indicator object
+
+
+@dataclass(slots=True, frozen=True)
+class Problem:
+    """Something that could not be used, said so a person can fix it."""
+
+    where: str
+    code: str  # short machine-readable reason, also the metrics label
+    reason: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    format: str
+    items: list[Item] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    tlp: TLP | None = None  # submission-wide level found in the document (MISP event tags)
+
+
+class Reason:
+    """Rejection reason codes: stable, documented in docs/records.md, used as metric labels."""
+
+    NOT_UTF8 = "not-utf8"
+    TOO_LARGE = "too-large"
+    TOO_DEEP = "too-deep"
+    TOO_MANY = "too-many"
+    MALFORMED = "malformed"
+    UNKNOWN_FORMAT = "unknown-format"
+    INVALID_VALUE = "invalid-value"
+    INVALID_PATTERN = "invalid-pattern"
+    UNSUPPORTED_TYPE = "unsupported-type"
+    UNSUPPORTED_PATTERN_TYPE = "unsupported-pattern-type"
+    WITHHELD = "withheld"
+    DANGLING_REF = "dangling-ref"
+    NO_TLP = "no-tlp"
+    RED_NEEDS_RECIPIENTS = "red-needs-recipients"
+    UNKNOWN_SECTOR = "unknown-sector"
+    EMPTY = "empty"

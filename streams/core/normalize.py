@@ -1,0 +1,115 @@
+"""Submission -> normalised records and rejections: scope resolved, submitter pseudonymised."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from streams.core.items import Parsed, Problem, Reason
+from streams.sectors import canonical_sector
+from streams.tlp import TLP, parse_level
+
+
+def pseudonym(secret: bytes, member: str) -> str:
+    """Keyed hash of a member id: stable, so reputation accumulates, and not reversible without the key."""
+    return "m-" + hmac.new(secret, member.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def merge_partition(record_id: str, partitions: int) -> int:
+    """The partition that owns a record's merge state; the same id always lands on the same one."""
+    return zlib.crc32(record_id.encode()) % partitions
+
+
+@dataclass(slots=True)
+class Normalized:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _scope(submission: dict[str, Any]) -> tuple[TLP | None, list[str], Problem | None]:
+    """Submission-wide default level and sectors; an unknown one rejects all, never widens."""
+    default = None
+    if submission.get("tlp"):
+        default = parse_level(submission["tlp"])
+        if default is None:
+            return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
+    sectors = []
+    for name in submission.get("sectors") or []:
+        sector = canonical_sector(name)
+        if sector is None:
+            return None, [], Problem("envelope", Reason.UNKNOWN_SECTOR,
+                                     f"unknown sector {name!r}; see `kizuna sectors` for the list")
+        sectors.append(sector)
+    return default, sorted(set(sectors)), None
+
+
+def rejection(submission: dict[str, Any], reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:
+    received = datetime.fromtimestamp(submission["received_at"] / 1000, tz=timezone.utc)
+    return {
+        "submission_id": submission["submission_id"],
+        "reporter": reporter,
+        "where": problem.where,
+        "code": problem.code,
+        "reason": problem.reason,
+        "format": fmt,
+        "received_at": received.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str) -> Normalized:
+    out = Normalized()
+    default, sectors, problem = _scope(submission)
+    if problem is not None:
+        out.rejections.append(rejection(submission, reporter, parsed.format, problem))
+        out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
+        return out
+    out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
+    by_id: dict[str, dict[str, Any]] = {}
+    for item in parsed.items:
+        levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
+        if not levels:
+            problem = Problem(item.where, Reason.NO_TLP, "no TLP marking, tag or --tlp; kizuna never guesses one")
+        elif max(levels) is TLP.RED:
+            problem = Problem(item.where, Reason.RED_NEEDS_RECIPIENTS,
+                              "TLP:RED is delivered only to named recipients, never to a sector")
+        else:
+            problem = None
+        if problem is not None:
+            out.rejections.append(rejection(submission, reporter, parsed.format, problem))
+            continue
+        level = max(levels)
+        known = by_id.get(item.id)
+        if known is not None:  # the same object twice in one submission: one record, narrowest level
+            known["indicator_types"] = sorted(set(known["indicator_types"]) | set(item.indicator_types))
+            if TLP.from_slug(known["tlp"]) < level:
+                known["tlp"] = level.slug
+            continue
+        by_id[item.id] = {
+            "id": item.id,
+            "stix_type": item.stix_type,
+            "observable": item.observable,
+            "value": item.value,
+            "pattern": item.pattern,
+            "indicator_types": sorted(set(item.indicator_types)),
+            "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
+            "tlp": level.slug,
+            "sectors": sectors,
+            "reporter": reporter,
+            "submission_id": submission["submission_id"],
+            "observed_at": submission["received_at"],
+        }
+    out.records = list(by_id.values())
+    return out
+
+
+def batches(records: list[dict[str, Any]], partitions: int, size: int) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Group records by merge partition, at most `size` per message."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(merge_partition(record["id"], partitions), []).append(record)
+    return [(p, group[i:i + size]) for p, group in sorted(grouped.items()) for i in range(0, len(group), size)]

@@ -1,0 +1,92 @@
+"""Record contracts: pydantic models that mirror schemas/*.avsc, and the Avro codec.
+
+Schemas are parsed once; messages are schemaless Avro (the topic fixes the schema).
+Agents pass plain dicts on the hot path; the models are the documented contract
+and validate at the edges (CLI, tests). tests/unit/test_records.py checks that
+models and schemas agree.
+"""
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import fastavro
+from pydantic import BaseModel, Field
+
+from streams.settings import ROOT
+
+SCHEMA_DIR = ROOT / "schemas"
+
+
+class Submission(BaseModel):
+    submission_id: str
+    submitter: str
+    received_at: int = Field(description="Epoch milliseconds.")
+    format: str = "auto"
+    filename: str | None = None
+    tlp: str | None = None
+    sectors: list[str] = Field(default_factory=list)
+    payload: bytes
+
+
+class NormalizedRecord(BaseModel):
+    id: str
+    stix_type: str
+    observable: str | None = None
+    value: str | None = None
+    pattern: str | None = None
+    indicator_types: list[str] = Field(default_factory=list)
+    body: str | None = None
+    tlp: str
+    sectors: list[str] = Field(default_factory=list)
+    reporter: str
+    submission_id: str
+    observed_at: int = Field(description="Epoch milliseconds.")
+
+
+class NormalizedBatch(BaseModel):
+    submission_id: str
+    records: list[NormalizedRecord]
+
+
+class Rejection(BaseModel):
+    """JSON on kizuna.rejected: what could not be used, where, and why."""
+
+    submission_id: str
+    reporter: str = Field(description="Pseudonym of the submitter, never its name.")
+    where: str = Field(description="File, object id, attribute or line the problem is in.")
+    code: str = Field(description="Reason code, see docs/records.md.")
+    reason: str = Field(description="What is wrong, for a person to fix.")
+    format: str
+    received_at: datetime
+
+
+class AvroCodec:
+    """Schemaless Avro for one schema, parsed once."""
+
+    def __init__(self, schema_file: str) -> None:
+        self.schema = fastavro.parse_schema(json.loads((SCHEMA_DIR / schema_file).read_text()))
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, self.schema, record)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes, writer_schema: Any = None) -> dict[str, Any]:
+        return fastavro.schemaless_reader(io.BytesIO(data), writer_schema or self.schema, self.schema)
+
+
+@lru_cache(maxsize=None)
+def codec(schema_file: str) -> AvroCodec:
+    return AvroCodec(schema_file)
+
+
+def submission_codec() -> AvroCodec:
+    return codec("submission.avsc")
+
+
+def batch_codec() -> AvroCodec:
+    return codec("normalized_batch.avsc")

@@ -1,0 +1,82 @@
+"""One typed settings object, the only reader of the environment.
+
+Every knob is a `KIZUNA_*` variable (see `deploy/kizuna.env.sample`). Bad values
+fail at start-up with a message naming the variable, not deep inside a worker.
+"""
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(Exception):
+    """Raised for configuration an operator must fix; the CLI prints it without a traceback."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KIZUNA_", env_file=None, extra="ignore")
+
+    namespace: str = Field(
+        "kizuna",
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="Prefix of every topic and consumer group; tests use their own.",
+    )
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
+    var_dir: Path = Field(ROOT / "var", description="Local state: broker data, merge state, secrets.")
+    partitions: int = Field(4, ge=1, le=256, description="Partitions of the work topics; the worker scale-out limit.")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to var/secrets/pseudonym.key."
+    )
+    hub_name: str = Field("kizuna hub", description="Name of the hub identity that replaces submitters in shared records.")
+    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest submission accepted.")
+    max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
+    max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
+    batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
+    producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
+    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory (tests).")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the Faust worker's own web server.")
+    log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level.")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    @property
+    def state_dir(self) -> Path:
+        return self.var_dir / "state" / self.namespace
+
+    def pseudonym_secret(self) -> bytes:
+        """The pseudonym key; a local default is created once under var/secrets/."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        path = self.var_dir / "secrets" / "pseudonym.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, validated once; raises ConfigError with the variable name."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KIZUNA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from None

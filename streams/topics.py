@@ -1,0 +1,90 @@
+"""The topic plan: every topic kizuna uses, its name, partitions and retention.
+
+Nothing else builds a topic name. Names use [a-z0-9.-] only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.sectors import ALL, SECTORS
+from streams.settings import Settings
+from streams.tlp import TLP
+
+DAY_MS = 24 * 3600 * 1000
+
+# Levels that reach sector topics; RED goes only to named recipients' inboxes.
+SECTOR_TOPIC_LEVELS: tuple[TLP, ...] = (TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+class Topics:
+    """Names of one namespace's topics (tests run in namespaces of their own)."""
+
+    def __init__(self, namespace: str) -> None:
+        self.ns = namespace
+
+    @property
+    def intake(self) -> str:
+        return f"{self.ns}.intake"
+
+    @property
+    def indicators(self) -> str:
+        return f"{self.ns}.indicators"
+
+    @property
+    def merge_state(self) -> str:
+        return f"{self.ns}.merge-state"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.ns}.rejected"
+
+    def share(self, level: TLP, sector: str) -> str:
+        if level not in SECTOR_TOPIC_LEVELS:
+            raise ValueError(f"{level.label} is never published on a sector topic")
+        if sector != ALL and sector not in SECTORS:
+            raise ValueError(f"unknown sector {sector!r}")
+        return f"{self.ns}.share.{level.slug}.{sector}"
+
+    @property
+    def worker_group(self) -> str:
+        return f"{self.ns}-worker"
+
+    @property
+    def faust_leader(self) -> str:
+        """Faust's own partition-assignment topic, named by Faust after the worker group."""
+        return f"{self.worker_group}-__assignor-__leader"
+
+    def share_topics(self) -> list[str]:
+        return [self.share(level, sector) for level in SECTOR_TOPIC_LEVELS for sector in (*SECTORS, ALL)]
+
+    def plan(self, settings: Settings) -> list[TopicSpec]:
+        """Every topic with its partitions and configuration, for `kizuna topics create`."""
+        work = settings.partitions
+        big = str(32 * 1024 * 1024)
+        specs = [
+            TopicSpec(self.intake, work, {"retention.ms": str(7 * DAY_MS), "max.message.bytes": big},
+                      "submissions: envelope + payload (Avro); members write, the hub reads"),
+            TopicSpec(self.indicators, work, {"retention.ms": str(30 * DAY_MS), "max.message.bytes": big},
+                      "normalised records in batches per merge partition (Avro); hub only"),
+            TopicSpec(self.merge_state, work, {"cleanup.policy": "compact", "max.message.bytes": big},
+                      "merge state changelog keyed by STIX id; rebuilds a worker's state"),
+            TopicSpec(self.faust_leader, 1, {}, "Faust's partition-assignment topic (internal)"),
+            TopicSpec(self.rejected, 1, {"retention.ms": str(30 * DAY_MS)},
+                      "what could not be used, with the reason and where (JSON)"),
+        ]
+        for name in self.share_topics():
+            specs.append(TopicSpec(
+                name, 1,
+                # Compacted by STIX id: a new reader gets the current version of every record.
+                {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)},
+                "STIX 2.1 JSON records for members entitled to this TLP and sector",
+            ))
+        return specs
