@@ -34,8 +34,9 @@ def parse_text(text: str, max_items: int) -> Parsed:
             consumed.append(raw)
         # Scheme-less matches ("evil[.]com", "1.2.3[.]4") are found below as domains and addresses.
     for raw in iocextract.extract_emails(text, refang=False):
-        found.append(("email-addr", raw, raw))
-        consumed.append(raw)
+        if not any(c.isspace() for c in raw):  # iocextract reads " at " as a defanged "@"
+            found.append(("email-addr", raw, raw))
+            consumed.append(raw)
     for raw in iocextract.extract_ips(text, refang=False):
         found.append(("", raw, raw))
     for raw in iocextract.extract_hashes(text):

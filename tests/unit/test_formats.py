@@ -1,0 +1,147 @@
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.core.formats import Limits, detect, parse_submission
+from streams.core.items import Reason
+from streams.tlp import TLP
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+LIMITS = Limits(max_bytes=1 << 20, max_objects=1000, max_depth=32)
+
+
+def parse(payload: bytes | str, fmt: str = "auto", filename: str | None = None, limits: Limits = LIMITS):
+    data = payload.encode() if isinstance(payload, str) else payload
+    return parse_submission(data, fmt, filename, limits)
+
+
+def values(parsed):
+    return {(i.observable, i.value) for i in parsed.items if i.observable}
+
+
+def test_detect_formats():
+    assert detect((FIXTURES / "overlap_bundle.json").read_text(), None) == "stix"
+    assert detect((FIXTURES / "overlap_misp.json").read_text(), None) == "misp"
+    assert detect((FIXTURES / "overlap.csv").read_text(), "x.txt") == "csv"
+    assert detect("C2 at evil[.]example", None) == "text"
+
+
+def test_same_indicators_from_stix_misp_csv_get_the_same_ids():
+    stix = parse((FIXTURES / "overlap_bundle.json").read_bytes())
+    misp = parse((FIXTURES / "overlap_misp.json").read_bytes())
+    csv = parse((FIXTURES / "overlap.csv").read_bytes())
+    ip = ("ipv4-addr", "45.77.65.211")
+    assert ip in values(stix) and ip in values(misp) and ip in values(csv)
+    ids = {i.id for p in (stix, misp, csv) for i in p.items if (i.observable, i.value) == ip}
+    assert len(ids) == 1
+
+
+def test_stix_markings_objects_and_relationships():
+    parsed = parse((FIXTURES / "overlap_bundle.json").read_bytes())
+    assert not parsed.problems
+    assert {i.tlp for i in parsed.items} == {TLP.GREEN}
+    by_type = {i.stix_type: i for i in parsed.items}
+    attack = by_type["attack-pattern"]
+    assert attack.body["external_references"] == [{"source_name": "mitre-attack", "external_id": "T1566"}]
+    relationship = by_type["relationship"]
+    domain = next(i for i in parsed.items if i.value == "update-check.example")
+    assert relationship.body["source_ref"] == domain.id
+    assert relationship.body["target_ref"] == attack.id
+    complex_ = next(i for i in parsed.items if i.stix_type == "indicator" and i.observable is None)
+    assert complex_.pattern.startswith("[url:value")
+
+
+def test_stix_bad_objects_are_rejected_one_by_one():
+    bundle = {"type": "bundle", "id": "bundle--1", "objects": [
+        {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '45.77.65.211']", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '999.1.1.1']", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = ", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--4", "pattern": "rule x { condition: true }", "pattern_type": "yara"},
+        {"type": "identity", "id": "identity--5", "name": "ACME"},
+        {"type": "x-acme-thing", "id": "x-acme-thing--6"},
+        {"type": "relationship", "id": "relationship--7", "relationship_type": "indicates",
+         "source_ref": "indicator--2", "target_ref": "malware--nowhere"},
+        "not an object",
+    ]}
+    parsed = parse(orjson.dumps(bundle))
+    assert values(parsed) == {("ipv4-addr", "45.77.65.211")}
+    codes = {p.where: p.code for p in parsed.problems}
+    assert codes == {
+        "object indicator--2": Reason.INVALID_VALUE,
+        "object indicator--3": Reason.INVALID_PATTERN,
+        "object indicator--4": Reason.UNSUPPORTED_PATTERN_TYPE,
+        "object identity--5": Reason.WITHHELD,
+        "object x-acme-thing--6": Reason.UNSUPPORTED_TYPE,
+        "object relationship--7": Reason.DANGLING_REF,
+        "objects[7]": Reason.MALFORMED,
+    }
+
+
+def test_misp_tags_composites_and_unsupported_types():
+    parsed = parse((FIXTURES / "overlap_misp.json").read_bytes())
+    assert ("domain-name", "login-portal.example") in values(parsed)
+    assert ("ipv4-addr", "45.77.65.213") in values(parsed)
+    assert {i.tlp for i in parsed.items} == {TLP.GREEN}
+    assert [(p.code, p.where) for p in parsed.problems] == [
+        (Reason.UNSUPPORTED_TYPE, "attribute 6a000000-0000-4000-8000-000000000005")]
+
+
+def test_misp_attribute_tag_narrows_the_event_level():
+    event = {"Event": {"Tag": [{"name": "tlp:green"}], "Attribute": [
+        {"type": "domain", "value": "a.example", "Tag": [{"name": "tlp:amber"}]},
+        {"type": "domain", "value": "b.example"}]}}
+    levels = {i.value: i.tlp for i in parse(orjson.dumps(event)).items}
+    assert levels == {"a.example": TLP.AMBER, "b.example": TLP.GREEN}
+
+
+def test_csv_rows_rejected_by_line_with_good_rows_kept():
+    text = "type,value\nip,45.77.65.211\ndomain,=cmd|' /C calc'!A0\nmd5,xyz\nmutex,abc\n\nurl,hxxp://bad[.]example/x\n"
+    parsed = parse(text, filename="iocs.csv")
+    assert values(parsed) == {("ipv4-addr", "45.77.65.211"), ("url", "http://bad.example/x")}
+    assert [(p.where, p.code) for p in parsed.problems] == [
+        ("line 3", Reason.INVALID_VALUE), ("line 4", Reason.INVALID_VALUE), ("line 5", Reason.UNSUPPORTED_TYPE)]
+
+
+def test_csv_without_value_column():
+    parsed = parse("a,b\n1,2\n", fmt="csv")
+    assert parsed.problems[0].code == Reason.MALFORMED and "value column" in parsed.problems[0].reason
+
+
+def test_csv_tlp_column():
+    parsed = parse("value,tlp\nevil.example,amber\nok.example,purple\n", fmt="csv")
+    assert [(i.value, i.tlp) for i in parsed.items] == [("evil.example", TLP.AMBER)]
+    assert parsed.problems[0].code == Reason.NO_TLP
+
+
+def test_text_defanged_indicators():
+    parsed = parse("C2 at hxxp://evil[.]example/a and 45.77.65[.]211; drop d41d8cd98f00b204e9800998ecf8427e. Mail ops at 10.1.1.1")
+    assert values(parsed) == {("url", "http://evil.example/a"), ("ipv4-addr", "45.77.65.211"),
+                              ("file-md5", "d41d8cd98f00b204e9800998ecf8427e")}
+    assert [p.code for p in parsed.problems] == [Reason.INVALID_VALUE]  # the private address, with a reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "fmt", "code"),
+    [
+        (b"{not json", "stix", Reason.MALFORMED),
+        (b"\xff\xfe\x00bad", "auto", Reason.NOT_UTF8),
+        (b"   ", "auto", Reason.EMPTY),
+        (b"x" * (LIMITS.max_bytes + 1), "text", Reason.TOO_LARGE),
+        (b"[" * 100 + b"]" * 100, "stix", Reason.TOO_DEEP),
+        (b"hello", "yaml", Reason.UNKNOWN_FORMAT),
+        (b'{"type": "bundle", "objects": []}', "stix", Reason.EMPTY),
+        (b'{"hello": 1}', "stix", Reason.MALFORMED),
+    ],
+)
+def test_unusable_submissions_get_one_clear_problem(payload, fmt, code):
+    parsed = parse(payload, fmt)
+    assert not parsed.items
+    assert [p.code for p in parsed.problems] == [code]
+    assert parsed.problems[0].reason
+
+
+def test_object_count_limit():
+    bundle = {"type": "bundle", "objects": [{"type": "malware", "name": f"m{i}"} for i in range(5)]}
+    parsed = parse(orjson.dumps(bundle), limits=Limits(1 << 20, 4, 32))
+    assert [p.code for p in parsed.problems] == [Reason.TOO_MANY]

@@ -1,0 +1,74 @@
+from streams.core.items import Item, Parsed, Problem, Reason
+from streams.core.normalize import batches, merge_partition, normalize, pseudonym
+from streams.tlp import TLP
+
+
+def submission(**overrides):
+    base = {"submission_id": "s-1", "submitter": "acme", "received_at": 1_700_000_000_000, "format": "auto",
+            "filename": "x", "tlp": None, "sectors": [], "payload": b""}
+    return base | overrides
+
+
+def item(value="evil.example", tlp=None):
+    return Item(id=f"indicator--{value}", stix_type="indicator", where=f"line {value}", tlp=tlp,
+                observable="domain-name", value=value, pattern=f"[domain-name:value = '{value}']")
+
+
+def test_pseudonym_is_keyed_and_stable():
+    assert pseudonym(b"k1", "acme") == pseudonym(b"k1", "acme")
+    assert pseudonym(b"k1", "acme") != pseudonym(b"k2", "acme")
+    assert "acme" not in pseudonym(b"k1", "acme")
+
+
+def test_no_tlp_is_rejected_never_guessed():
+    out = normalize(submission(), Parsed("csv", items=[item()]), "m-1")
+    assert out.records == []
+    assert [r["code"] for r in out.rejections] == [Reason.NO_TLP]
+
+
+def test_default_tlp_applies_and_markings_only_narrow():
+    parsed = Parsed("stix", items=[item("a.example"), item("b.example", TLP.AMBER), item("c.example", TLP.CLEAR)])
+    out = normalize(submission(tlp="green"), parsed, "m-1")
+    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber", "c.example": "green"}
+
+
+def test_red_is_rejected_until_recipients_are_named():
+    out = normalize(submission(tlp="red"), Parsed("csv", items=[item()]), "m-1")
+    assert [r["code"] for r in out.rejections] == [Reason.RED_NEEDS_RECIPIENTS]
+
+
+def test_unknown_sector_rejects_everything_rather_than_widen():
+    out = normalize(submission(tlp="green", sectors=["finance", "casinos"]), Parsed("csv", items=[item()]), "m-1")
+    assert out.records == []
+    assert out.rejections[0]["code"] == Reason.UNKNOWN_SECTOR
+
+
+def test_records_carry_pseudonym_not_member():
+    out = normalize(submission(tlp="green", sectors=["Finance", "energy"]), Parsed("csv", items=[item()]), "m-xyz")
+    record = out.records[0]
+    assert record["reporter"] == "m-xyz"
+    assert record["sectors"] == ["electricity", "finance"]
+    assert "acme" not in str(record)
+
+
+def test_duplicates_in_one_submission_become_one_record_at_the_narrowest_level():
+    parsed = Parsed("stix", items=[item(tlp=TLP.GREEN), item(tlp=TLP.AMBER)])
+    out = normalize(submission(), parsed, "m-1")
+    assert [(r["value"], r["tlp"]) for r in out.records] == [("evil.example", "amber")]
+
+
+def test_problems_become_rejections_with_where_and_reason():
+    parsed = Parsed("csv", items=[item()], problems=[Problem("line 3", Reason.INVALID_VALUE, "not a domain")])
+    out = normalize(submission(tlp="green"), parsed, "m-1")
+    assert len(out.records) == 1
+    assert out.rejections == [{"submission_id": "s-1", "reporter": "m-1", "where": "line 3", "code": "invalid-value",
+                               "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z"}]
+
+
+def test_batches_group_by_partition_and_size():
+    records = [{"id": f"indicator--{i}"} for i in range(100)]
+    grouped = batches(records, partitions=4, size=10)
+    assert sum(len(group) for _, group in grouped) == 100
+    for partition, group in grouped:
+        assert len(group) <= 10
+        assert all(merge_partition(r["id"], 4) == partition for r in group)

@@ -1,0 +1,31 @@
+import pytest
+
+from streams.settings import ConfigError, Settings, get_settings
+
+
+def test_bad_config_names_the_variable(monkeypatch):
+    monkeypatch.setenv("KIZUNA_PARTITIONS", "zero")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="KIZUNA_PARTITIONS"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_bad_bootstrap_servers(monkeypatch):
+    monkeypatch.setenv("KIZUNA_BOOTSTRAP_SERVERS", "localhost")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="host:port"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_pseudonym_key_created_once(tmp_path):
+    settings = Settings(var_dir=tmp_path)
+    first = settings.pseudonym_secret()
+    assert len(first) == 64
+    assert settings.pseudonym_secret() == first
+    assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,50 @@
+import json
+
+import orjson
+import pytest
+from stix2validator import ValidationOptions, validate_string
+
+from streams.core.formats import Limits, parse_submission
+from streams.core.merge import changes, fold
+from streams.core.normalize import normalize
+from streams.core.stix_out import EXTENSION_ID, hub_identity_id, render, timestamp
+from tests.unit.test_formats import FIXTURES
+
+HUB = hub_identity_id("kizuna hub")
+
+
+def rendered(path):
+    sub = {"submission_id": "s", "submitter": "acme", "received_at": 1_763_800_000_123, "format": "auto",
+           "filename": path.name, "tlp": "green", "sectors": ["finance"], "payload": path.read_bytes()}
+    parsed = parse_submission(sub["payload"], "auto", path.name, Limits(1 << 20, 1000, 64))
+    out = []
+    for record in normalize(sub, parsed, "m-1").records:
+        state = fold(None, record)
+        out += [render(state, pub, HUB) for pub in changes(state)]
+    return out
+
+
+@pytest.mark.parametrize("name", ["overlap_bundle.json", "overlap_misp.json", "overlap.csv"])
+def test_every_output_passes_stix2_validator(name):
+    objects = rendered(FIXTURES / name)
+    assert objects
+    for obj in objects:
+        result = validate_string(json.dumps(obj), ValidationOptions(version="2.1", strict=False))
+        assert result.is_valid, (obj, [str(e) for e in result.errors])
+
+
+def test_outputs_are_attributed_to_the_hub_with_tlp2_markings():
+    for obj in rendered(FIXTURES / "overlap_bundle.json"):
+        assert obj["created_by_ref"] == HUB
+        assert obj["object_marking_refs"] == ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+        assert obj["extensions"][EXTENSION_ID]["sector"] == "finance"
+
+
+def test_no_provider_identity_in_outputs():
+    text = orjson.dumps(rendered(FIXTURES / "overlap_misp.json") + rendered(FIXTURES / "overlap_bundle.json")).decode()
+    for secret in ("acme", "ACME", "analyst@", "INC-4711", "acme-ticketing"):
+        assert secret not in text
+
+
+def test_timestamps_are_millisecond_rfc3339():
+    assert timestamp(1_763_800_000_123) == "2025-11-22T08:26:40.123Z"
