@@ -28,8 +28,8 @@ EXIT_PARTIAL, EXIT_USAGE, EXIT_UNUSABLE, EXIT_KAFKA = 1, 2, 3, 4
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 topics_cli = typer.Typer(help="The topic plan: list it, or create it on the broker.", invoke_without_command=True)
 cli.add_typer(topics_cli, name="topics")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _settings() -> Settings:

@@ -32,7 +32,8 @@ def parse_text(text: str, max_items: int) -> Parsed:
         if _HAS_SCHEME.match(raw):
             found.append(("url", iocextract.refang_data(raw), raw))
             consumed.append(raw)
-        # Scheme-less matches ("evil[.]com", "1.2.3[.]4") are found below as domains and addresses.
+        elif canonical.classify(raw) in ("ipv4-addr", "ipv6-addr"):  # "1.2.3[.]4": iocextract's IP finder misses it
+            found.append(("", raw, raw))
     for raw in iocextract.extract_emails(text, refang=False):
         if not any(c.isspace() for c in raw):  # iocextract reads " at " as a defanged "@"
             found.append(("email-addr", raw, raw))
