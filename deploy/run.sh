@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-var=${KIZUNA_VAR:-$root/var}
+var=${KIZUNA_VAR_DIR:-$root/var}
 kizuna=$root/.venv/bin/kizuna
 pidfile=$var/worker.pid
 metrics_port=${KIZUNA_METRICS_PORT:-9464}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Fetch, format, start and stop the local single-node KRaft Kafka broker.
-# Idempotent: `start` reuses the data already under $KIZUNA_VAR/kafka; `stop` waits
+# Idempotent: `start` reuses the data already under $KIZUNA_VAR_DIR/kafka; `stop` waits
 # for a clean shutdown. Usage: kafka.sh fetch|start|stop|status|wait
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-var=${KIZUNA_VAR:-$root/var}
+var=${KIZUNA_VAR_DIR:-$root/var}
 port=${KIZUNA_KAFKA_PORT:-9092}
 controller_port=${KIZUNA_KAFKA_CONTROLLER_PORT:-9093}
 home=$var/kafka

@@ -113,7 +113,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     workdir = tmp_path_factory.mktemp(namespace)
     env = {**os.environ, "KIZUNA_NAMESPACE": namespace, "KIZUNA_STORE": "memory", "KIZUNA_PARTITIONS": "2",
            "KIZUNA_METRICS_PORT": str(free_port()), "KIZUNA_WEB_PORT": str(free_port()),
-           "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_VAR": str(workdir), "KIZUNA_LOG_LEVEL": "info"}
+           "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info"}
     settings = Settings(namespace=namespace, partitions=2, var_dir=workdir)
     try:
         create_topics(settings, Topics(namespace).plan(settings))

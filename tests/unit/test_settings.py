@@ -29,3 +29,11 @@ def test_pseudonym_key_created_once(tmp_path):
     assert len(first) == 64
     assert settings.pseudonym_secret() == first
     assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o077 == 0
+
+
+def test_sample_config_lists_every_setting():
+    from streams.settings import ROOT
+
+    sample = (ROOT / "deploy" / "kizuna.env.sample").read_text()
+    for name in Settings.model_fields:
+        assert f"KIZUNA_{name.upper()}=" in sample, name

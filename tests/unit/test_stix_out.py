@@ -48,3 +48,17 @@ def test_no_provider_identity_in_outputs():
 
 def test_timestamps_are_millisecond_rfc3339():
     assert timestamp(1_763_800_000_123) == "2025-11-22T08:26:40.123Z"
+
+
+def test_extension_definition_and_schema_match_the_output():
+    import jsonschema
+
+    from streams.records import SCHEMA_DIR
+
+    definition = json.loads((SCHEMA_DIR / "kizuna-extension.json").read_text())
+    assert definition["id"] == EXTENSION_ID and definition["created_by_ref"] == HUB
+    assert validate_string(json.dumps(definition), ValidationOptions(version="2.1")).is_valid
+    schema = json.loads((SCHEMA_DIR / "kizuna-extension.schema.json").read_text())
+    for name in ("overlap_bundle.json", "overlap_misp.json", "overlap.csv"):
+        for obj in rendered(FIXTURES / name):
+            jsonschema.validate(obj["extensions"][EXTENSION_ID], schema)
