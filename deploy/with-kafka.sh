@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Run a command with the local broker up: start it if needed, stop it after only if we started it.
+# Run a command with a broker up: use the one listening on the configured port (KIZUNA_KAFKA_PORT,
+# default 9092) if there is one, else start the local broker and stop it afterwards.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 started=0
-if ! "$here/kafka/kafka.sh" status >/dev/null 2>&1; then
+if ! "$here/kafka/kafka.sh" reachable; then
   "$here/kafka/kafka.sh" start || exit 4
   started=1
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch, format, start and stop the local single-node KRaft Kafka broker.
 # Idempotent: `start` reuses the data already under $KIZUNA_VAR_DIR/kafka; `stop` waits
-# for a clean shutdown. Usage: kafka.sh fetch|start|stop|status|wait
+# for a clean shutdown. Usage: kafka.sh fetch|start|stop|status|wait|reachable
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,6 +76,8 @@ stop() {
   echo "kafka: stopped"
 }
 
+reachable() { port_open; }
+
 status() {
   if running; then echo "kafka: running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; else echo "kafka: stopped"; return 3; fi
 }
@@ -86,5 +88,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   wait) wait_ready ;;
-  *) echo "usage: $0 fetch|start|stop|status|wait" >&2; exit 2 ;;
+  reachable) reachable ;;
+  *) echo "usage: $0 fetch|start|stop|status|wait|reachable" >&2; exit 2 ;;
 esac
