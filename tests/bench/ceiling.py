@@ -25,16 +25,18 @@ Run: ``.venv/bin/python -m tests.bench.ceiling --n 200000``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
 import queue
 import time
 import uuid
+from collections.abc import Sequence
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import Any, TypeAlias
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 # Throughput-oriented but still safe settings (acks=all + idempotence, as a hub
@@ -64,6 +66,8 @@ CONSUMER_CONFIG: dict[str, Any] = {
 }
 
 CONSUME_BATCH = 1000
+# What each bench process hands back: (its role, its timestamps and counts).
+Results: TypeAlias = "mp.Queue[tuple[str, dict[str, float]]]"
 KINDS = ("ipv4-addr", "domain-name", "url", "file-sha256", "file-md5")
 
 
@@ -113,7 +117,7 @@ def _new_producer(bootstrap: str, failures: list[KafkaError], warm_topic: str, t
     the clock starts.
     """
 
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             failures.append(err)
 
@@ -134,7 +138,7 @@ def _send(producer: Producer, topic: str, key: bytes | None, value: bytes | None
             producer.poll(0.01)
 
 
-def _producer_proc(bootstrap: str, topic: str, warm_topic: str, n: int, results: mp.Queue) -> None:
+def _producer_proc(bootstrap: str, topic: str, warm_topic: str, n: int, results: Results) -> None:
     """Producer service: N records to ``topic``; reports first-produce and all-acked times."""
     records = make_records(n)
     failures: list[KafkaError] = []
@@ -147,7 +151,7 @@ def _producer_proc(bootstrap: str, topic: str, warm_topic: str, n: int, results:
     results.put(("producer", {"t_first": t_first, "t_acked": t_acked}))
 
 
-def _join(consumer: Consumer, topic: str, ready: Event, deadline: float) -> list[Any]:
+def _join(consumer: Consumer, topic: str, ready: Event, deadline: float) -> list[Message]:
     """Subscribe and poll until the group has handed this consumer its partitions.
 
     Returns the record that poll may already have fetched (possible when the topic
@@ -155,7 +159,7 @@ def _join(consumer: Consumer, topic: str, ready: Event, deadline: float) -> list
     """
     assigned: list[bool] = []
     consumer.subscribe([topic], on_assign=lambda _c, parts: assigned.append(bool(parts)))
-    early: list[Any] = []
+    early: list[Message] = []
     while not any(assigned) and not early:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no partitions of {topic} assigned")
@@ -166,7 +170,7 @@ def _join(consumer: Consumer, topic: str, ready: Event, deadline: float) -> list
     return early
 
 
-def _check(msg: Any) -> None:
+def _check(msg: Message) -> None:
     """Fail on a consumed error event instead of counting it as a record."""
     if msg.error():
         raise KafkaException(msg.error())
@@ -178,7 +182,7 @@ def _pass_through_proc(
     group: str,
     n: int,
     ready: Event,
-    results: mp.Queue,
+    results: Results,
     timeout_s: float,
 ) -> None:
     """Pass-through service: consume ``src``, re-produce each record unchanged to ``dst``."""
@@ -209,7 +213,7 @@ def _pass_through_proc(
 
 
 def _reader_proc(
-    bootstrap: str, topic: str, group: str, n: int, ready: Event, results: mp.Queue, timeout_s: float
+    bootstrap: str, topic: str, group: str, n: int, ready: Event, results: Results, timeout_s: float
 ) -> None:
     """Final consumer: reads ``topic`` until N records arrived; reports the arrival of the last."""
     deadline = time.monotonic() + timeout_s
@@ -224,7 +228,7 @@ def _reader_proc(
         for msg in consumer.consume(CONSUME_BATCH, 0.1):
             _check(msg)
             seen += 1
-            nbytes += len(msg.value())
+            nbytes += len(msg.value() or b"")
     t_last = time.monotonic()
     consumer.close()
     results.put(("reader", {"t_last": t_last, "records": seen, "avg_bytes": nbytes / seen}))
@@ -239,21 +243,18 @@ def _create_topics(admin: AdminClient, names: list[str], partitions: int) -> Non
 
 def _cleanup(admin: AdminClient, topics: list[str], groups: list[str]) -> None:
     """Delete the bench topics and consumer groups; best effort, never masks a bench error."""
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        try:
+    futures = [*admin.delete_topics(topics, operation_timeout=30).values()]
+    futures += admin.delete_consumer_groups(groups, request_timeout=30).values()
+    for future in futures:
+        with contextlib.suppress(KafkaException):
             future.result(timeout=30)
-        except KafkaException:
-            pass
-    for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
-        try:
-            future.result(timeout=30)
-        except KafkaException:
-            pass
 
 
-def _collect(procs: list[mp.process.BaseProcess], results: mp.Queue, timeout_s: float) -> dict[str, dict]:
+def _collect(
+    procs: Sequence[mp.process.BaseProcess], results: Results, timeout_s: float
+) -> dict[str, dict[str, float]]:
     """Wait for every process's result; a process that died without one is an error."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, float]] = {}
     deadline = time.monotonic() + timeout_s
     while len(out) < len(procs):
         try:
@@ -264,13 +265,13 @@ def _collect(procs: list[mp.process.BaseProcess], results: mp.Queue, timeout_s: 
             if dead or time.monotonic() > deadline:
                 for p in procs:
                     p.kill()
-                raise RuntimeError(f"bench processes failed or timed out: {dead or 'timeout'}")
+                raise RuntimeError(f"bench processes failed or timed out: {dead or 'timeout'}") from None
     for p in procs:
         p.join()
     return out
 
 
-def _wait_ready(events: list[Event], procs: list[mp.process.BaseProcess], timeout_s: float) -> None:
+def _wait_ready(events: list[Event], procs: Sequence[mp.process.BaseProcess], timeout_s: float) -> None:
     """Block until every consumer has its partitions (or one of them died)."""
     deadline = time.monotonic() + timeout_s
     while not all(e.is_set() for e in events):
@@ -281,7 +282,7 @@ def _wait_ready(events: list[Event], procs: list[mp.process.BaseProcess], timeou
         time.sleep(0.02)
 
 
-def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict:
+def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict[str, Any]:
     """Measure end-to-end and pass-through records/s for N records; see the module docstring."""
     run_id = uuid.uuid4().hex[:10]
     src, dst, warm = (f"bench.ceiling.{role}.{run_id}" for role in ("in", "out", "warm"))
@@ -291,7 +292,7 @@ def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict:
     _create_topics(admin, [src, dst, warm], partitions)
     ctx = mp.get_context("spawn")
     try:
-        results: mp.Queue = ctx.Queue()
+        results: Results = ctx.Queue()
         ready = [ctx.Event(), ctx.Event()]
         consumers = [
             ctx.Process(

@@ -34,6 +34,7 @@ Run: ``.venv/bin/python -m tests.bench.intelmq_peer --n 20000``
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -50,9 +51,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKDIR = ROOT / "var" / "bench"
-# Pinned so runs are comparable; setuptools<81 because IntelMQ 3.5 still imports
-# pkg_resources, which newer setuptools (and 3.12+ venvs, which ship none) lack.
-INTELMQ_REQUIREMENTS = ("intelmq==3.5.0", "setuptools<81")
+# Pinned so runs stay comparable: IntelMQ itself and its Redis client (on every
+# message's path; IntelMQ only asks for redis>=2.10). setuptools<81 because
+# IntelMQ 3.5 still imports pkg_resources, which newer setuptools (and the
+# setuptools-less venvs of Python 3.12+) lack.
+INTELMQ_REQUIREMENTS = ("intelmq==3.5.0", "redis==8.1.0", "setuptools<81")
 REDIS_PORT = 6380
 POLL_S = 0.01
 
@@ -109,6 +112,7 @@ def ensure_intelmq(workdir: Path = DEFAULT_WORKDIR) -> Path:
     venv under ``workdir`` because its pins would clash with the project's.
     A stamp file naming the requirements makes a repeated call a no-op.
     """
+    workdir = workdir.resolve()
     if shutil.which("redis-server") is None:
         if os.geteuid() != 0:
             raise RuntimeError("redis-server is missing: run `apt-get install -y redis-server` as root")
@@ -189,7 +193,7 @@ def _redis_server(datadir: Path, port: int) -> Iterator[_Redis]:
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(datadir),
          "--save", "", "--appendonly", "no", "--logfile", str(datadir / "redis.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -236,7 +240,7 @@ def _runtime_config(rundir: Path) -> dict[str, Any]:
             "redis_cache_ttl": 86400,
             "destination_queues": {"_default": [OUTPUT_QUEUE]},
         }),
-    }  # fmt: skip
+    }
     pipeline = {
         f"{direction}_pipeline_{key}": value
         for direction in ("source", "destination")
@@ -258,26 +262,27 @@ def _runtime_config(rundir: Path) -> dict[str, Any]:
     }
     for bot_id, (module, parameters) in bots.items():
         config[bot_id] = {"bot_id": bot_id, "module": module, "enabled": True, "run_mode": "continuous",
-                          "parameters": parameters}  # fmt: skip
+                          "parameters": parameters}
     return config
 
 
 def _write_csv(path: Path, indicators: list[tuple[str, str]]) -> None:
     """One line per indicator, its value in its kind's column and the others empty."""
     column = {kind: FIELDS.index(field) for kind, field in KIND_FIELDS.items()}
-    with path.open("w") as fh:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
         for kind, value in indicators:
             cells = [""] * len(FIELDS)
             cells[column[kind]] = value
-            fh.write(",".join(cells) + "\n")
+            writer.writerow(cells)
 
 
 def _start_bot(python: Path, rundir: Path, bot_id: str, module: str) -> subprocess.Popen[bytes]:
     """Start one bot process reading this run's runtime.yaml (via INTELMQ_ROOT_DIR)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTELMQ_")}
     env["INTELMQ_ROOT_DIR"] = str(rundir / "root")
-    out = (rundir / "log" / f"{bot_id}.stdout").open("wb")
-    return subprocess.Popen([str(python), "-c", BOT_RUNNER, module, bot_id], env=env, stdout=out, stderr=out)
+    with (rundir / "log" / f"{bot_id}.stdout").open("wb") as out:  # the child keeps its own copy
+        return subprocess.Popen([str(python), "-c", BOT_RUNNER, module, bot_id], env=env, stdout=out, stderr=out)
 
 
 def _wait_initialized(procs: dict[str, subprocess.Popen[bytes]], logdir: Path, timeout_s: float) -> None:
@@ -332,8 +337,9 @@ def _wait_drained(
         time.sleep(POLL_S)
 
 
-def run_intelmq(indicators: list[tuple[str, str]], workdir: Path = DEFAULT_WORKDIR) -> dict:
+def run_intelmq(indicators: list[tuple[str, str]], workdir: Path = DEFAULT_WORKDIR) -> dict[str, Any]:
     """Push ``indicators`` through IntelMQ's file collector, CSV parser and deduplicator; see module docstring."""
+    workdir = workdir.resolve()
     python = ensure_intelmq(workdir)
     rundir = workdir / "intelmq-run"
     shutil.rmtree(rundir, ignore_errors=True)
@@ -342,7 +348,7 @@ def run_intelmq(indicators: list[tuple[str, str]], workdir: Path = DEFAULT_WORKD
     config = _runtime_config(rundir)
     (rundir / "root/etc/runtime.yaml").write_text(json.dumps(config, indent=2))  # JSON is valid YAML
     shutil.copy(next(python.parent.parent.glob("lib/python*/site-packages/intelmq/etc/harmonization.conf")),
-                rundir / "root/etc/harmonization.conf")  # fmt: skip
+                rundir / "root/etc/harmonization.conf")
     _write_csv(rundir / "incoming" / "indicators.csv", indicators)
     timeout_s = 120 + len(indicators) / 50
 

@@ -12,7 +12,7 @@ from streams.core.stix_out import EXTENSION_ID
 from streams.sectors import ALL
 from streams.settings import ROOT
 from streams.tlp import TLP
-from tests.integration.conftest import PSEUDONYM_KEY
+from tests.harness import PSEUDONYM_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def test_state_survives_a_worker_crash(hub):
 
 
 def test_cli_submit_and_consume(hub, tmp_path):
-    env = {"KIZUNA_NAMESPACE": hub.settings.namespace, "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "PATH": ""}
+    env = hub.worker.env
     sample = tmp_path / "report.txt"
     sample.write_text("The loader beacons to hxxps://cli-sample[.]example/beacon and 45.77.67[.]9.\n")
     kizuna = [sys.executable, "-m", "streams.cli"]
@@ -106,7 +106,7 @@ def test_cli_submit_and_consume(hub, tmp_path):
 
 
 def test_cli_exit_codes(hub, tmp_path):
-    env = {"KIZUNA_NAMESPACE": hub.settings.namespace, "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "PATH": ""}
+    env = hub.worker.env
     kizuna = [sys.executable, "-m", "streams.cli"]
     partial = tmp_path / "partial.csv"
     partial.write_text("type,value\nip,45.77.68.1\nip,999.0.0.1\n")

@@ -1,0 +1,94 @@
+"""Pipeline throughput and state size: realistic submissions through the real worker.
+
+N indicators of mixed types with 30% duplicates, as STIX bundles, MISP events
+and CSV files, are put on intake at once; the clock runs from the first
+submission sent until a plain consumer has read every distinct indicator on the
+share topic. Repeats come from the same member, so each distinct indicator is
+exactly one record: the count is also a correctness check.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError
+
+from streams.sectors import ALL
+from streams.tlp import TLP
+from tests.bench.data import indicators, submissions
+from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, timeout: float = 600) -> dict:
+    namespace = "b" + uuid.uuid4().hex[:10]
+    settings = open_namespace(namespace, workdir, partitions)
+    items = indicators(n)
+    distinct = len(set(items))
+    batch = submissions(items)
+    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
+                    workdir / f"worker{i}.log") for i in range(workers)]
+    for proc in procs:
+        (workdir / f"w{procs.index(proc)}").mkdir(parents=True, exist_ok=True)
+        proc.start()
+    hub = Hub(settings, procs[0])
+    topic = hub.topics.share(TLP.GREEN, ALL)
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    consumer.poll(1.0)
+    try:
+        started = time.monotonic()
+        for fmt, payload, _ in batch:
+            hub.submit(payload, member="bench-member", tlp="green", fmt=fmt, flush=False)
+        hub.publisher.flush_sync()
+        sent = time.monotonic()
+        seen: set[bytes] = set()
+        records = 0
+        while len(seen) < distinct and time.monotonic() - started < timeout:
+            for msg in consumer.consume(10_000, 0.5):
+                if msg.error() is None:
+                    seen.add(msg.key())
+                    records += 1
+                elif msg.error().code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(msg.error())
+        finished = time.monotonic()
+        elapsed = finished - started
+        rss = sum(_rss_kib(p.proc.pid) for p in procs)
+        state_bytes = sum(_du(workdir / f"w{i}" / "state") for i in range(workers) if (workdir / f"w{i}" / "state").exists())
+    finally:
+        consumer.close()
+        for proc in procs:
+            proc.stop()
+        drop_namespace(settings)
+    return {
+        "indicators": n, "distinct": distinct, "submissions": len(batch), "records_read": records,
+        "distinct_read": len(seen), "complete": len(seen) == distinct, "send_seconds": sent - started,
+        "seconds": elapsed, "indicators_per_s": n / elapsed, "workers": workers, "partitions": partitions,
+        "worker_rss_mib": rss / 1024, "state_disk_mib": state_bytes / 2**20,
+        "state_disk_mib_per_million": state_bytes / 2**20 / distinct * 1e6,
+    }
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(run_pipeline(args.n, Path(tmp), workers=args.workers), indent=2))

@@ -1,0 +1,123 @@
+"""Test harness shared by the integration tests and the benchmarks: a worker subprocess in a
+namespace of its own, submitting to intake and reading topics with plain Kafka clients."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, KafkaError
+
+from streams.kafka_io import Publisher, admin, create_topics
+from streams.records import submission_codec
+from streams.settings import ROOT, Settings
+from streams.topics import Topics
+
+PSEUDONYM_KEY = "integration-test-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Worker:
+    """A `kizuna worker` subprocess in one namespace; can be killed and restarted."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.proc = env, log, None
+
+    def start(self, timeout: float = 60) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_bytes()[offset:]
+            if b"Worker ready" in text:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{text.decode(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError("worker not ready in time")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Hub:
+    """What a test needs: the namespace's settings and topics, a way to submit and to read."""
+
+    def __init__(self, settings: Settings, worker: Worker) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.namespace)
+        self.worker = worker
+        self.publisher = Publisher(settings, "integration-tests")
+
+    def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
+               fmt: str = "auto", filename: str = "submission", flush: bool = True) -> str:
+        envelope = {"submission_id": str(uuid.uuid4()), "submitter": member, "received_at": int(time.time() * 1000),
+                    "format": fmt, "filename": filename, "tlp": tlp, "sectors": sectors or [], "payload": payload}
+        self.publisher.send(self.topics.intake, submission_codec().encode(envelope), envelope["submission_id"].encode())
+        if flush:
+            self.publisher.flush_sync()
+        return envelope["submission_id"]
+
+    def read(self, topic: str, expect: int, settle: float = 2.0, timeout: float = 45.0) -> list[dict]:
+        """Every record on `topic`: waits for `expect`, then `settle` s more to catch any extra."""
+        consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": f"t-{uuid.uuid4()}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.subscribe([topic])
+        records: list[dict] = []
+        deadline, settled = time.monotonic() + timeout, None
+        try:
+            while time.monotonic() < deadline:
+                if len(records) >= expect:
+                    settled = settled or time.monotonic() + settle
+                    if time.monotonic() > settled:
+                        break
+                msg = consumer.poll(0.2)
+                if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+                    continue
+                assert not msg.error(), msg.error()
+                records.append(orjson.loads(msg.value()))
+        finally:
+            consumer.close()
+        return records
+
+
+def namespace_env(namespace: str, workdir: Path, **settings: str) -> dict[str, str]:
+    """Environment of a worker in its own namespace, ports and state directory."""
+    env = {**os.environ, "KIZUNA_NAMESPACE": namespace, "KIZUNA_METRICS_PORT": str(free_port()),
+           "KIZUNA_WEB_PORT": str(free_port()), "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY,
+           "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info"}
+    env.update({f"KIZUNA_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def open_namespace(namespace: str, workdir: Path, partitions: int) -> Settings:
+    settings = Settings(namespace=namespace, partitions=partitions, var_dir=workdir)
+    create_topics(settings, Topics(namespace).plan(settings))
+    return settings
+
+
+def drop_namespace(settings: Settings) -> None:
+    names = [spec.name for spec in Topics(settings.namespace).plan(settings)]
+    admin(settings).delete_topics(names, request_timeout=30)
