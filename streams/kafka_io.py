@@ -99,6 +99,7 @@ def read_partition(settings: Settings, topic: str, partition: int) -> Iterator[t
         "group.id": f"{settings.namespace}-recovery",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
+        "fetch.queue.backoff.ms": 10,  # librdkafka pauses 1 s at 100k queued records by default
     })
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
+    take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
+    take_within_s: float = Field(0.02, gt=0, le=5, description="Longest wait to fill a batch, seconds: latency vs. throughput.")
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
     store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory (tests).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")

@@ -20,7 +20,7 @@ class TLP(IntEnum):
     @property
     def slug(self) -> str:
         """Name as used in topic names and records: clear, green, amber, amber-strict, red."""
-        return self.name.lower().replace("_", "-")
+        return _SLUGS[self]
 
     @property
     def label(self) -> str:
@@ -34,6 +34,8 @@ class TLP(IntEnum):
     def from_slug(cls, slug: str) -> "TLP":
         return _BY_SLUG[slug]
 
+
+_SLUGS: dict[TLP, str] = {level: level.name.lower().replace("_", "-") for level in TLP}
 
 TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -44,18 +45,21 @@ def publish(result: Normalized) -> None:
     for item in result.rejections:
         publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
         metrics.REJECTIONS.labels(item["code"]).inc()
-    for record in result.records:
-        metrics.NORMALIZED.labels(record["stix_type"]).inc()
+    for stix_type, count in Counter(record["stix_type"] for record in result.records).items():
+        metrics.NORMALIZED.labels(stix_type).inc(count)
 
 
 @app.agent(intake_topic)
 async def normalize_agent(stream: Any) -> None:
     loop = asyncio.get_running_loop()
-    async for raw in stream:
+    # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
+    async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
         started = time.perf_counter()
-        # Parsing a large submission is CPU work: off the loop, so the consumer keeps heartbeating.
-        result = await loop.run_in_executor(None, process, raw)
-        publish(result)
+        # Parsing is CPU work: off the loop, so the consumer keeps heartbeating.
+        results = await loop.run_in_executor(None, lambda: [process(e.value) for e in events])
+        for result in results:
+            publish(result)
         await publisher.flush()
         metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
-        log.info("normalized submission: %d records, %d rejections", len(result.records), len(result.rejections))
+        log.info("normalized %d submissions: %d records, %d rejections", len(results),
+                 sum(len(r.records) for r in results), sum(len(r.rejections) for r in results))

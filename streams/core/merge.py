@@ -88,6 +88,7 @@ class Publication:
     audience: Audience
     view: dict[str, Any]
     modified: int  # epoch ms; strictly increasing per audience
+    digest: str
 
 
 def _audience_key(audience: Audience) -> str:
@@ -104,11 +105,11 @@ def changes(state: State) -> list[Publication]:
         if last is not None and last["digest"] == digest:
             continue
         modified = shown["last_seen"] if last is None else max(shown["last_seen"], last["modified"] + 1)
-        out.append(Publication(audience, shown, modified))
+        out.append(Publication(audience, shown, modified, digest))
     return out
 
 
 def mark_published(state: State, publications: list[Publication]) -> None:
     """Record what was published, after the broker acknowledged it."""
     for pub in publications:
-        state["published"][_audience_key(pub.audience)] = {"digest": _digest(pub.view), "modified": pub.modified}
+        state["published"][_audience_key(pub.audience)] = {"digest": pub.digest, "modified": pub.modified}

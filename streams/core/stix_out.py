@@ -6,6 +6,7 @@ tests check every shape with stix2-validator.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ def hub_identity_id(hub_name: str) -> str:
     return object_id("identity", "hub:" + hub_name)
 
 
+@lru_cache(maxsize=65536)  # the times of one submission's records repeat
 def timestamp(epoch_ms: int) -> str:
     moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"

@@ -45,7 +45,8 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     hub = Hub(settings, procs[0])
     topic = hub.topics.share(TLP.GREEN, ALL)
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.queue.backoff.ms": 10})  # librdkafka's 1 s default stalls a backlog read
     consumer.subscribe([topic])
     consumer.poll(1.0)
     try:
