@@ -54,6 +54,10 @@ class Publisher:
             except BufferError:  # local queue full: let deliveries drain
                 self._producer.poll(0.05)
 
+    def poll(self) -> None:
+        """Serve delivery callbacks without waiting (for long-running senders)."""
+        self._producer.poll(0)
+
     def flush_sync(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
         if remaining:

@@ -35,20 +35,19 @@ class Submission(BaseModel):
 class NormalizedRecord(BaseModel):
     id: str
     stix_type: str
+    tlp: str
     observable: str | None = None
     value: str | None = None
     pattern: str | None = None
     indicator_types: list[str] = Field(default_factory=list)
     body: str | None = None
-    tlp: str
-    sectors: list[str] = Field(default_factory=list)
-    reporter: str
-    submission_id: str
-    observed_at: int = Field(description="Epoch milliseconds.")
 
 
 class NormalizedBatch(BaseModel):
     submission_id: str
+    reporter: str = Field(description="Keyed pseudonym of the submitter, never its name.")
+    sectors: list[str] = Field(default_factory=list)
+    observed_at: int = Field(description="Epoch milliseconds.")
     records: list[NormalizedRecord]
 
 

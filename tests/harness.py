@@ -35,6 +35,7 @@ class Worker:
         self.env, self.log, self.proc = env, log, None
 
     def start(self, timeout: float = 60) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)

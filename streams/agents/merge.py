@@ -47,8 +47,9 @@ async def merge_agent(stream: Any) -> None:
             partition = event.message.partition
             store = await stores.ready(partition)
             states = touched.setdefault(partition, {})
-            for record in codec.decode(event.value)["records"]:
-                states[record["id"]] = fold(states.get(record["id"]) or store.get(record["id"]), record)
+            batch = codec.decode(event.value)
+            for record in batch["records"]:
+                states[record["id"]] = fold(states.get(record["id"]) or store.get(record["id"]), record, batch)
         published, suppressed = [], 0
         for states in touched.values():
             for key, state in states.items():

@@ -39,9 +39,8 @@ def process(raw: bytes) -> Normalized:
 
 def publish(result: Normalized) -> None:
     codec = batch_codec()
-    for partition, records in batches(result.records, settings.partitions, settings.batch_records):
-        value = codec.encode({"submission_id": records[0]["submission_id"], "records": records})
-        publisher.send(indicators_topic.get_topic_name(), value, records[0]["submission_id"].encode(), partition)
+    for partition, batch in batches(result, settings.partitions, settings.batch_records):
+        publisher.send(indicators_topic.get_topic_name(), codec.encode(batch), batch["submission_id"].encode(), partition)
     for item in result.rejections:
         publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
         metrics.REJECTIONS.labels(item["code"]).inc()

@@ -17,24 +17,24 @@ from streams.sectors import ALL
 from streams.tlp import TLP
 
 State = dict[str, Any]
+_RANK = {level.slug: int(level) for level in TLP}
 Audience = tuple[TLP, str]  # (level, sector or ALL)
 
 
-def _entry_key(record: dict[str, Any]) -> str:
-    return f"{record['reporter']}|{record['tlp']}|{','.join(record['sectors'])}"
+def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> State:
+    """Add one record's evidence to the state (new state if None). Idempotent.
 
-
-def fold(state: State | None, record: dict[str, Any]) -> State:
-    """Add one record's evidence to the state (new state if None). Idempotent."""
+    `batch` is the NormalizedBatch the record came in: its reporter, sectors and time.
+    """
     if state is None:
         state = {key: record[key] for key in ("id", "stix_type", "observable", "value", "pattern")}
         state["evidence"], state["published"] = {}, {}
-    key = _entry_key(record)
+    key = f"{batch['reporter']}|{record['tlp']}|{','.join(batch['sectors'])}"
     entry = state["evidence"].get(key)
-    seen = record["observed_at"]
+    seen = batch["observed_at"]
     if entry is None:
         state["evidence"][key] = {
-            "reporter": record["reporter"], "tlp": record["tlp"], "sectors": list(record["sectors"]),
+            "reporter": batch["reporter"], "tlp": record["tlp"], "sectors": list(batch["sectors"]),
             "first": seen, "last": seen, "types": list(record["indicator_types"]), "body": record["body"],
         }
     else:
@@ -65,9 +65,10 @@ def view(state: State, audience: Audience) -> dict[str, Any]:
     level, sector = audience
     entries = [
         e for e in state["evidence"].values()
-        if TLP.from_slug(e["tlp"]) <= level and (not e["sectors"] or (sector != ALL and sector in e["sectors"]))
+        if _RANK[e["tlp"]] <= level and (not e["sectors"] or (sector != ALL and sector in e["sectors"]))
     ]
-    entries.sort(key=lambda e: (e["first"], e["reporter"]))
+    if len(entries) > 1:
+        entries.sort(key=lambda e: (e["first"], e["reporter"]))
     return {
         "first_seen": entries[0]["first"],
         "last_seen": max(e["last"] for e in entries),

@@ -27,6 +27,9 @@ def merge_partition(record_id: str, partitions: int) -> int:
 
 @dataclass(slots=True)
 class Normalized:
+    """Records of one submission; `context` holds what they share (reporter, sectors, time)."""
+
+    context: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
 
@@ -64,6 +67,8 @@ def rejection(submission: dict[str, Any], reporter: str, fmt: str, problem: Prob
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str) -> Normalized:
     out = Normalized()
     default, sectors, problem = _scope(submission)
+    out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
+                   "observed_at": submission["received_at"]}
     if problem is not None:
         out.rejections.append(rejection(submission, reporter, parsed.format, problem))
         out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
@@ -92,24 +97,21 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str) -> Norm
         by_id[item.id] = {
             "id": item.id,
             "stix_type": item.stix_type,
+            "tlp": level.slug,
             "observable": item.observable,
             "value": item.value,
-            "pattern": item.pattern,
+            "pattern": None if item.observable else item.pattern,  # simple ones: derived from the value
             "indicator_types": sorted(set(item.indicator_types)),
             "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
-            "tlp": level.slug,
-            "sectors": sectors,
-            "reporter": reporter,
-            "submission_id": submission["submission_id"],
-            "observed_at": submission["received_at"],
         }
     out.records = list(by_id.values())
     return out
 
 
-def batches(records: list[dict[str, Any]], partitions: int, size: int) -> list[tuple[int, list[dict[str, Any]]]]:
-    """Group records by merge partition, at most `size` per message."""
+def batches(result: Normalized, partitions: int, size: int) -> list[tuple[int, dict[str, Any]]]:
+    """NormalizedBatch messages: records grouped by merge partition, at most `size` per message."""
     grouped: dict[int, list[dict[str, Any]]] = {}
-    for record in records:
+    for record in result.records:
         grouped.setdefault(merge_partition(record["id"], partitions), []).append(record)
-    return [(p, group[i:i + size]) for p, group in sorted(grouped.items()) for i in range(0, len(group), size)]
+    return [(p, {**result.context, "records": group[i:i + size]})
+            for p, group in sorted(grouped.items()) for i in range(0, len(group), size)]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from streams.core.canonical import object_id
+from streams.core.canonical import object_id, pattern_for
 from streams.core.merge import Publication, State
 from streams.sectors import ALL
 
@@ -53,7 +53,7 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
         obj = {
             **common,
             "name": f"{state['observable']}: {state['value']}" if state["observable"] else "pattern indicator",
-            "pattern": state["pattern"],
+            "pattern": state["pattern"] or pattern_for(state["observable"], state["value"]),
             "pattern_type": "stix",
             "pattern_version": "2.1",
             "valid_from": timestamp(shown["first_seen"]),

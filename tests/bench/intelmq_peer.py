@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -48,6 +46,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.bench.data import indicators
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKDIR = ROOT / "var" / "bench"
@@ -75,27 +75,6 @@ BUSY_QUEUES = [f"{PARSER}-queue", f"{PARSER}-queue-internal", f"{DEDUP}-queue", 
 
 # Runs one bot in its own process with IntelMQ's processing loop.
 BOT_RUNNER = "import importlib, sys; importlib.import_module(sys.argv[1]).BOT(sys.argv[2], standalone=False).start()"
-
-
-def make_indicators(n: int, dup_ratio: float = 0.3, seed: int = 1) -> list[tuple[str, str]]:
-    """N (kind, value) pairs over the five kinds, ``dup_ratio`` of them repeats of earlier ones."""
-    rng = random.Random(seed)
-    kinds = list(KIND_FIELDS)
-    distinct = []
-    for i in range(n - int(n * dup_ratio)):
-        h = hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()
-        kind = kinds[i % len(kinds)]
-        value = {
-            "ipv4-addr": ".".join(str(int(h[j : j + 2], 16)) for j in (0, 2, 4, 6)),
-            "domain-name": f"{h[:12]}.example.com",
-            "url": f"http://{h[:10]}.example.net/{h[10:22]}",
-            "file-sha256": h,
-            "file-md5": h[:32],
-        }[kind]
-        distinct.append((kind, value))
-    indicators = distinct + [rng.choice(distinct) for _ in range(n - len(distinct))]
-    rng.shuffle(indicators)
-    return indicators
 
 
 def _run(cmd: list[str], **kwargs: Any) -> None:
@@ -396,7 +375,7 @@ def main() -> None:
     t0 = time.monotonic()
     ensure_intelmq(args.workdir)
     setup_s = time.monotonic() - t0
-    figures = run_intelmq(make_indicators(args.n, args.dup_ratio), args.workdir)
+    figures = run_intelmq(indicators(args.n, args.dup_ratio), args.workdir)
     print(json.dumps({**figures, "setup_s": round(setup_s, 1)}, indent=2))
     if not figures["out_matches_in"] or figures["parse_failures"]:
         sys.exit("IntelMQ output does not match the distinct input indicators")

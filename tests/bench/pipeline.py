@@ -40,7 +40,6 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
                     workdir / f"worker{i}.log") for i in range(workers)]
     for proc in procs:
-        (workdir / f"w{procs.index(proc)}").mkdir(parents=True, exist_ok=True)
         proc.start()
     hub = Hub(settings, procs[0])
     topic = hub.topics.share(TLP.GREEN, ALL)

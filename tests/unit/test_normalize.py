@@ -1,5 +1,5 @@
 from streams.core.items import Item, Parsed, Problem, Reason
-from streams.core.normalize import batches, merge_partition, normalize, pseudonym
+from streams.core.normalize import Normalized, batches, merge_partition, normalize, pseudonym
 from streams.tlp import TLP
 
 
@@ -45,10 +45,9 @@ def test_unknown_sector_rejects_everything_rather_than_widen():
 
 def test_records_carry_pseudonym_not_member():
     out = normalize(submission(tlp="green", sectors=["Finance", "energy"]), Parsed("csv", items=[item()]), "m-xyz")
-    record = out.records[0]
-    assert record["reporter"] == "m-xyz"
-    assert record["sectors"] == ["electricity", "finance"]
-    assert "acme" not in str(record)
+    assert out.context["reporter"] == "m-xyz"
+    assert out.context["sectors"] == ["electricity", "finance"]
+    assert "acme" not in str(out.records) + str(out.context)
 
 
 def test_duplicates_in_one_submission_become_one_record_at_the_narrowest_level():
@@ -66,9 +65,10 @@ def test_problems_become_rejections_with_where_and_reason():
 
 
 def test_batches_group_by_partition_and_size():
-    records = [{"id": f"indicator--{i}"} for i in range(100)]
-    grouped = batches(records, partitions=4, size=10)
-    assert sum(len(group) for _, group in grouped) == 100
-    for partition, group in grouped:
-        assert len(group) <= 10
-        assert all(merge_partition(r["id"], 4) == partition for r in group)
+    result = Normalized(context={"submission_id": "s", "reporter": "m-1", "sectors": [], "observed_at": 1},
+                        records=[{"id": f"indicator--{i}"} for i in range(100)])
+    grouped = batches(result, partitions=4, size=10)
+    assert sum(len(batch["records"]) for _, batch in grouped) == 100
+    for partition, batch in grouped:
+        assert len(batch["records"]) <= 10 and batch["reporter"] == "m-1"
+        assert all(merge_partition(r["id"], 4) == partition for r in batch["records"])

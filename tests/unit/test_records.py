@@ -36,7 +36,7 @@ def test_submission_round_trip():
 
 
 def test_batch_round_trip():
-    record = NormalizedRecord(id="indicator--1", stix_type="indicator", tlp="green", reporter="m-1",
-                              submission_id="s", observed_at=5)
-    batch = NormalizedBatch(submission_id="s", records=[record])
+    record = NormalizedRecord(id="indicator--1", stix_type="indicator", tlp="green", observable="ipv4-addr",
+                              value="45.77.65.211")
+    batch = NormalizedBatch(submission_id="s", reporter="m-1", sectors=["gas"], observed_at=5, records=[record])
     assert NormalizedBatch(**batch_codec().decode(batch_codec().encode(batch.model_dump()))) == batch

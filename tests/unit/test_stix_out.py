@@ -18,8 +18,9 @@ def rendered(path):
            "filename": path.name, "tlp": "green", "sectors": ["finance"], "payload": path.read_bytes()}
     parsed = parse_submission(sub["payload"], "auto", path.name, Limits(1 << 20, 1000, 64))
     out = []
-    for record in normalize(sub, parsed, "m-1").records:
-        state = fold(None, record)
+    result = normalize(sub, parsed, "m-1")
+    for record in result.records:
+        state = fold(None, record, result.context)
         out += [render(state, pub, HUB) for pub in changes(state)]
     return out
 

@@ -1,0 +1,98 @@
+"""`make bench`: every benchmark in one run against the real local broker, side by side.
+
+Prints a table and writes var/bench/results.json. Ratios are computed from
+figures measured in this same run (the machine is noisy; compare within a run).
+`--quick` shrinks every size for a smoke run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import ROOT, get_settings
+from tests.bench.ceiling import run_ceiling
+from tests.bench.data import indicators
+from tests.bench.intelmq_peer import ensure_intelmq, run_intelmq
+from tests.bench.latency import run_latency
+from tests.bench.pipeline import run_pipeline
+from tests.bench.state import run_state
+
+TARGETS = {"pipeline_per_s": 20_000, "ceiling_share": 0.10, "p99_ms_at_5000": 1000, "intelmq_ratio": 10}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
+    parser.add_argument("--skip-peer", action="store_true", help="leave out IntelMQ (needs apt-get and PyPI)")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else 200_000
+    seconds = 10 if args.quick else 60
+    console = Console()
+    bootstrap = get_settings().bootstrap_servers
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking") as status:
+        work = Path(tmp)
+        status.update("ceiling: raw Kafka pass-through")
+        results["ceiling"] = run_ceiling(bootstrap, n)
+        for workers in (1, 2):
+            status.update(f"pipeline: {n} indicators, {workers} worker(s)")
+            results[f"pipeline_{workers}w"] = run_pipeline(n, work / f"p{workers}", workers=workers)
+        for rate in (1000, 5000):
+            status.update(f"latency at {rate}/s for {seconds} s")
+            results[f"latency_{rate}"] = run_latency(rate, seconds, work / f"l{rate}")
+        status.update("state: merge store size")
+        results["state"] = run_state(n * 5, work / "state")
+        if not args.skip_peer:
+            status.update("peer: IntelMQ collector -> parser -> deduplicator")
+            ensure_intelmq()
+            results["intelmq"] = run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench")
+    report(console, results)
+    out = ROOT / "var" / "bench" / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    console.print(f"results: {out}")
+
+
+def report(console: Console, results: dict[str, Any]) -> None:
+    best = max(results["pipeline_1w"]["indicators_per_s"], results["pipeline_2w"]["indicators_per_s"])
+    ceiling = results["ceiling"]["end_to_end_rps"]
+    table = Table("measure", "figure", "target", "met")
+
+    def row(name: str, figure: str, target: str, met: bool | None) -> None:
+        table.add_row(name, figure, target, "" if met is None else ("yes" if met else "NO"))
+
+    row("Kafka ceiling (pass-through, end to end)", f"{ceiling:,.0f} rec/s", "", None)
+    for workers in (1, 2):
+        p = results[f"pipeline_{workers}w"]
+        row(f"pipeline, {workers} worker(s), {p['indicators']:,} indicators", f"{p['indicators_per_s']:,.0f} ind/s"
+            + ("" if p["complete"] else " INCOMPLETE"), f"≥ {TARGETS['pipeline_per_s']:,}",
+            p["complete"] and p["indicators_per_s"] >= TARGETS["pipeline_per_s"])
+    row("pipeline / ceiling", f"{best / ceiling:.1%}", f"≥ {TARGETS['ceiling_share']:.0%}", best / ceiling >= TARGETS["ceiling_share"])
+    for rate in (1000, 5000):
+        lat = results[f"latency_{rate}"]
+        row(f"latency at {rate:,}/s p50 / p95 / p99", f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f} ms",
+            "p99 ≤ 1000 ms" if rate == 5000 else "", lat["p99_ms"] <= TARGETS["p99_ms_at_5000"] if rate == 5000 else None)
+    row("feedback re-scoring", "not built yet (issue 3)", "≥ 20,000 ev/s", None)
+    state = results["state"]
+    row("merge state on disk per million indicators", f"{state['disk_mib_per_million']:.0f} MiB", "", None)
+    row(f"merge store RSS at {state['indicators']:,} indicators", f"{state['peak_rss_mib']:.0f} MiB", "< 1024 MiB",
+        state["peak_rss_mib"] < 1024)
+    if "intelmq" in results:
+        peer = results["intelmq"]["events_per_s"]
+        row("IntelMQ collector→parser→deduplicator", f"{peer:,.0f} ev/s", "", None)
+        row("kizuna / IntelMQ", f"{best / peer:.1f}×", f"≥ {TARGETS['intelmq_ratio']}×", best / peer >= TARGETS["intelmq_ratio"])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
