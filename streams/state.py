@@ -26,24 +26,25 @@ class _Backend(Protocol):
 
 
 class PartitionStore:
+    """State by STIX id; keys and values are bytes (the changelog's own encoding)."""
+
     def __init__(self, backend: Any, close: Any = None) -> None:
         self._db = backend
         self._close = close
 
-    def get(self, key: str) -> State | None:
+    def get(self, key: bytes) -> State | None:
         raw = self._db.get(key)
         return orjson.loads(raw) if raw is not None else None
 
-    def put(self, key: str, raw: bytes) -> None:
+    def put(self, key: bytes, raw: bytes) -> None:
         self._db[key] = raw
 
     def apply_changelog(self, key: bytes, value: bytes | None) -> None:
-        name = key.decode()
         if value is None:
-            if self._db.get(name) is not None:
-                del self._db[name]
+            if self._db.get(key) is not None:
+                del self._db[key]
         else:
-            self._db[name] = value
+            self._db[key] = value
 
     def close(self) -> None:
         if self._close is not None:
@@ -65,9 +66,9 @@ class MergeStores:
         path = Path(self.settings.state_dir) / f"merge-p{partition}"
         shutil.rmtree(path, ignore_errors=True)  # rebuilt from the changelog: the changelog is the truth
         path.parent.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=False)
+        options = Options(raw_mode=True)  # bytes in, bytes out: no pickling
         options.set_write_buffer_size(32 * 1024 * 1024)
-        db = Rdict(str(path), options)
+        db = Rdict(str(path), options=options)
         return PartitionStore(db, db.close)
 
     def _recover(self, partition: int) -> PartitionStore:

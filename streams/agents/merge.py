@@ -42,14 +42,15 @@ async def merge_agent(stream: Any) -> None:
     # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
     async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
         started = time.perf_counter()
-        touched: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> id -> state
+        touched: dict[int, dict[bytes, dict[str, Any]]] = {}  # partition -> id -> state
         for event in events:
             partition = event.message.partition
             store = await stores.ready(partition)
             states = touched.setdefault(partition, {})
             batch = codec.decode(event.value)
             for record in batch["records"]:
-                states[record["id"]] = fold(states.get(record["id"]) or store.get(record["id"]), record, batch)
+                key = record["id"].encode()
+                states[key] = fold(states.get(key) or store.get(key), record, batch)
         published, suppressed = [], 0
         for states in touched.values():
             for key, state in states.items():
@@ -57,7 +58,7 @@ async def merge_agent(stream: Any) -> None:
                 suppressed += not pubs
                 for pub in pubs:
                     level, sector = pub.audience
-                    publisher.send(topics.share(level, sector), encode(render(state, pub, HUB)), key.encode())
+                    publisher.send(topics.share(level, sector), encode(render(state, pub, HUB)), key)
                 published += pubs
                 mark_published(state, pubs)
         await publisher.flush()
@@ -66,7 +67,7 @@ async def merge_agent(stream: Any) -> None:
         encoded = {p: {key: orjson.dumps(state) for key, state in states.items()} for p, states in touched.items()}
         for partition, states in encoded.items():
             for key, raw in states.items():
-                publisher.send(topics.merge_state, raw, key.encode(), partition)
+                publisher.send(topics.merge_state, raw, key, partition)
         await publisher.flush()
         for partition, states in encoded.items():
             store = await stores.ready(partition)

@@ -36,7 +36,7 @@ def run_state(n: int, workdir: Path, chunk: int = 10_000) -> dict:
                       "observable": "domain-name", "value": value, "pattern": None, "indicator_types": [], "body": None}
             state = fold(None, record, batch)
             mark_published(state, changes(state))
-            store.put(record["id"], orjson.dumps(state))
+            store.put(record["id"].encode(), orjson.dumps(state))
         peak = max(peak, _rss_mib())
     elapsed = time.monotonic() - started
     store.close()

@@ -40,13 +40,21 @@ def test_stix_misp_csv_overlap_gives_one_record_per_indicator(hub, read_file):
 
 def test_a_second_reporter_makes_one_new_version(hub):
     payload = b"value\nsecond-reporter.example\n"
+    topic = hub.topics.share(TLP.GREEN, ALL)
+
+    def mine():
+        return [r for r in hub.read(topic, expect=len(seen) + 1)
+                if r["extensions"][EXTENSION_ID].get("value") == "second-reporter.example"]
+
+    seen: list = []
     hub.submit(payload, member="acme", tlp="green", fmt="csv")
+    seen = mine()
+    assert [r["extensions"][EXTENSION_ID]["reporter_count"] for r in seen] == [1]
     hub.submit(payload, member="acme", tlp="green", fmt="csv")  # a repeat: suppressed
     hub.submit(payload, member="globex", tlp="green", fmt="csv")  # corroboration: a new version
-    records = hub.read(hub.topics.share(TLP.GREEN, ALL), expect=2)
-    mine = [r for r in records if r["extensions"][EXTENSION_ID].get("value") == "second-reporter.example"]
-    assert [r["extensions"][EXTENSION_ID]["reporter_count"] for r in mine] == [1, 2]
-    assert mine[0]["id"] == mine[1]["id"] and mine[1]["modified"] > mine[0]["modified"]
+    seen = mine()
+    assert [r["extensions"][EXTENSION_ID]["reporter_count"] for r in seen] == [1, 2]
+    assert seen[0]["id"] == seen[1]["id"] and seen[1]["modified"] > seen[0]["modified"]
 
 
 def test_mixed_good_and_bad_submission(hub):
