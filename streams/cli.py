@@ -179,7 +179,7 @@ def worker() -> None:
     from faust.worker import Worker
 
     from streams import metrics
-    from streams.agents import merge, normalize  # noqa: F401  (registers the agents)
+    from streams.agents import feedback, merge, normalize  # noqa: F401  (registers the agents)
     from streams.app import app
 
     metrics.serve(settings.metrics_port)

@@ -41,6 +41,17 @@ class NormalizedRecord(BaseModel):
     pattern: str | None = None
     indicator_types: list[str] = Field(default_factory=list)
     body: str | None = None
+    warninglists: list[str] = Field(default_factory=list)
+
+
+class FeedbackRecord(BaseModel):
+    feedback_id: str
+    id: str
+    member: str = Field(description="Pseudonym of the member.")
+    kind: str
+    count: int
+    tlp: str
+    observed_at: int
 
 
 class NormalizedBatch(BaseModel):
@@ -49,6 +60,17 @@ class NormalizedBatch(BaseModel):
     sectors: list[str] = Field(default_factory=list)
     observed_at: int = Field(description="Epoch milliseconds.")
     records: list[NormalizedRecord]
+    feedback: list[FeedbackRecord] = Field(default_factory=list)
+
+
+class Feedback(BaseModel):
+    feedback_id: str
+    member: str
+    kind: str
+    indicator: str
+    count: int = 1
+    tlp: str | None = None
+    observed_at: int = Field(description="Epoch milliseconds.")
 
 
 class Rejection(BaseModel):
@@ -92,3 +114,7 @@ def submission_codec() -> AvroCodec:
 
 def batch_codec() -> AvroCodec:
     return codec("normalized_batch.avsc")
+
+
+def feedback_codec() -> AvroCodec:
+    return codec("feedback.avsc")

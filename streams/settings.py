@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = Field(
         None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to var/secrets/pseudonym.key."
     )
+    members_file: Path = Field(ROOT / "deploy" / "members.yaml", description="The members registry (YAML).")
+    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (costs ~3 s and ~400 MiB per worker).")
+    confirm_threshold: int = Field(60, ge=1, le=100, description="Confidence at which a record is confirmed for general members.")
+    republish_step: int = Field(10, ge=1, le=100, description="Confidence change that makes a new version without a status change.")
+    standing_window_days: int = Field(30, ge=1, le=3650, description="Window over which contributor standing is counted.")
+    standing_bar: int = Field(5, ge=1, description="Contributions (accepted items + feedback) in the window that keep contributor standing.")
     hub_name: str = Field("kizuna hub", description="Name of the hub identity that replaces submitters in shared records.")
     max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")

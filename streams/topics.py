@@ -46,12 +46,31 @@ class Topics:
     def rejected(self) -> str:
         return f"{self.ns}.rejected"
 
+    @property
+    def feedback(self) -> str:
+        return f"{self.ns}.feedback"
+
+    @property
+    def reputation(self) -> str:
+        return f"{self.ns}.reputation"
+
     def share(self, level: TLP, sector: str) -> str:
+        """General members' topic: confirmed records only."""
+        return self._sector_topic("share", level, sector)
+
+    def contrib(self, level: TLP, sector: str) -> str:
+        """Contributor tier's topic: every record as soon as it arrives, with its status."""
+        return self._sector_topic("contrib", level, sector)
+
+    def for_tier(self, tier: str, level: TLP, sector: str) -> str:
+        return self.contrib(level, sector) if tier == "contributor" else self.share(level, sector)
+
+    def _sector_topic(self, kind: str, level: TLP, sector: str) -> str:
         if level not in SECTOR_TOPIC_LEVELS:
             raise ValueError(f"{level.label} is never published on a sector topic")
         if sector != ALL and sector not in SECTORS:
             raise ValueError(f"unknown sector {sector!r}")
-        return f"{self.ns}.share.{level.slug}.{sector}"
+        return f"{self.ns}.{kind}.{level.slug}.{sector}"
 
     @property
     def worker_group(self) -> str:
@@ -64,6 +83,9 @@ class Topics:
 
     def share_topics(self) -> list[str]:
         return [self.share(level, sector) for level in SECTOR_TOPIC_LEVELS for sector in (*SECTORS, ALL)]
+
+    def contrib_topics(self) -> list[str]:
+        return [self.contrib(level, sector) for level in SECTOR_TOPIC_LEVELS for sector in (*SECTORS, ALL)]
 
     def plan(self, settings: Settings) -> list[TopicSpec]:
         """Every topic with its partitions and configuration, for `kizuna topics create`."""
@@ -79,12 +101,15 @@ class Topics:
             TopicSpec(self.faust_leader, 1, {}, "Faust's partition-assignment topic (internal)"),
             TopicSpec(self.rejected, 1, {"retention.ms": str(30 * DAY_MS)},
                       "what could not be used, with the reason and where (JSON)"),
+            TopicSpec(self.feedback, work, {"retention.ms": str(7 * DAY_MS)},
+                      "sightings, confirmations, false-positive reports (Avro); members write, the hub reads"),
+            TopicSpec(self.reputation, 1, {"retention.ms": "-1"},
+                      "reputation outcomes and activity per member pseudonym (JSON); the hub only"),
         ]
-        for name in self.share_topics():
-            specs.append(TopicSpec(
-                name, 1,
-                # Compacted by STIX id: a new reader gets the current version of every record.
-                {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)},
-                "STIX 2.1 JSON records for members entitled to this TLP and sector",
-            ))
+        # Compacted by STIX id: a new reader gets the current version of every record.
+        compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)}
+        specs += [TopicSpec(name, 1, compacted, "confirmed STIX 2.1 records for general members of this TLP and sector")
+                  for name in self.share_topics()]
+        specs += [TopicSpec(name, 1, compacted, "every STIX 2.1 record with its status, for the contributor tier")
+                  for name in self.contrib_topics()]
         return specs

@@ -1,7 +1,8 @@
-"""merge + route: kizuna.indicators -> merge state -> kizuna.share.<tlp>.<sector>.
+"""merge + score + route: kizuna.indicators -> merge state -> kizuna.contrib.* and kizuna.share.*.
 
-Merging and routing run in one agent: a separate route hop would add a Kafka
-round trip per record for no gain, as routing is a pure function of the merged state.
+Merging, scoring and routing run in one agent: a separate route hop would add a
+Kafka round trip per record for no gain, as routing is a pure function of the
+merged state. This agent is the only writer of record state.
 """
 from __future__ import annotations
 
@@ -14,21 +15,25 @@ import orjson
 
 from streams import metrics
 from streams.app import app, indicators_topic, settings, topics
-from streams.core.merge import Publication, changes, fold, mark_published
+from streams.core.items import Problem, Reason
+from streams.core.merge import Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes
+from streams.core.normalize import rejection
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.kafka_io import Publisher
 from streams.records import batch_codec
+from streams.reputation_feed import ReputationFeed
 from streams.state import MergeStores
-from streams.tlp import TLP
 
 log = logging.getLogger(__name__)
 HUB = hub_identity_id(settings.hub_name)
+POLICY = Policy(settings.confirm_threshold, settings.republish_step)
 publisher = Publisher(settings, f"{settings.namespace}-merge")
 stores = MergeStores(settings, topics.merge_state)
+reputation = ReputationFeed(settings, topics.reputation)
 
 
-def _by_audience(pub: Publication) -> tuple[TLP, str]:
-    return pub.audience
+def _by_audience(pub: Publication) -> tuple[Any, ...]:
+    return (pub.audience, pub.tier)
 
 
 @app.on_partitions_revoked.connect
@@ -36,9 +41,17 @@ async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
     stores.forget({tp.partition for tp in revoked if tp.topic == topics.indicators})
 
 
+def _unknown(item: dict[str, Any]) -> dict[str, Any]:
+    problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNKNOWN_INDICATOR,
+                      "no shared record has this id or value")
+    return rejection({"submission_id": item["feedback_id"], "received_at": item["observed_at"]}, item["member"],
+                     "feedback", problem)
+
+
 @app.agent(indicators_topic)
 async def merge_agent(stream: Any) -> None:
     codec = batch_codec()
+    reputation.start()
     # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
     async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
         started = time.perf_counter()
@@ -51,16 +64,26 @@ async def merge_agent(stream: Any) -> None:
             for record in batch["records"]:
                 key = record["id"].encode()
                 states[key] = fold(states.get(key) or store.get(key), record, batch)
-        published, suppressed = [], 0
+            for item in batch["feedback"]:
+                key = item["id"].encode()
+                state = states.get(key) or store.get(key)
+                if state is None:
+                    bad = _unknown(item)
+                    publisher.send(topics.rejected, orjson.dumps(bad), bad["reporter"].encode())
+                    metrics.REJECTIONS.labels(bad["code"]).inc()
+                elif fold_feedback(state, item):
+                    states[key] = state
+        published, suppressed, learned = [], 0, []
         for states in touched.values():
             for key, state in states.items():
-                pubs = changes(state)
+                pubs = changes(state, reputation.reliability, POLICY)
                 suppressed += not pubs
                 for pub in pubs:
                     level, sector = pub.audience
-                    publisher.send(topics.share(level, sector), encode(render(state, pub, HUB)), key)
+                    publisher.send(topics.for_tier(pub.tier, level, sector), encode(render(state, pub, HUB)), key)
                 published += pubs
                 mark_published(state, pubs)
+                learned += outcomes(state, pubs)
         await publisher.flush()
         # The changelog says "published" only once the records are on their topics, and the
         # local store only once the changelog is: a crash in between replays the batch identically.
@@ -68,18 +91,30 @@ async def merge_agent(stream: Any) -> None:
         for partition, states in encoded.items():
             for key, raw in states.items():
                 publisher.send(topics.merge_state, raw, key, partition)
+        for event in learned:
+            publisher.send(topics.reputation, orjson.dumps(event), event["member"].encode())
         await publisher.flush()
+        reputation.apply(learned)
         for partition, states in encoded.items():
             store = await stores.ready(partition)
             for key, raw in states.items():
                 store.put(key, raw)
-        metrics.MERGED.labels("published").inc(sum(len(states) for states in touched.values()) - suppressed)
-        metrics.MERGED.labels("suppressed").inc(suppressed)
-        now = time.time() * 1000
-        for (level, sector), pubs in groupby(sorted(published, key=_by_audience), key=_by_audience):
-            latencies = [max(0.0, (now - pub.view["last_seen"]) / 1000) for pub in pubs]
-            metrics.PUBLISHED.labels(level.slug, sector).inc(len(latencies))
-            latency = metrics.LATENCY.labels(level.slug)
-            for seconds in latencies:
-                latency.observe(seconds)
-        metrics.STAGE_SECONDS.labels("merge").observe(time.perf_counter() - started)
+        _observe(touched, published, suppressed, time.perf_counter() - started)
+
+
+def _observe(touched: dict[int, dict[bytes, Any]], published: list[Publication], suppressed: int, seconds: float) -> None:
+    metrics.MERGED.labels("published").inc(sum(len(states) for states in touched.values()) - suppressed)
+    metrics.MERGED.labels("suppressed").inc(suppressed)
+    now = time.time() * 1000
+    for ((level, sector), tier), pubs in groupby(sorted(published, key=_by_audience), key=_by_audience):
+        pubs = list(pubs)
+        metrics.PUBLISHED.labels(level.slug, sector, tier).inc(len(pubs))
+        if tier == "general":
+            for pub in pubs:
+                metrics.STATUS.labels(level.slug, pub.status).inc()
+        else:
+            latency, spread = metrics.LATENCY.labels(level.slug), metrics.CONFIDENCE.labels(level.slug)
+            for pub in pubs:
+                latency.observe(max(0.0, (now - pub.view["last_seen"]) / 1000))
+                spread.observe(pub.view["confidence"])
+    metrics.STAGE_SECONDS.labels("merge").observe(seconds)

@@ -9,17 +9,21 @@ from typing import Any
 
 import orjson
 
-from streams import metrics
+from streams import members, metrics
 from streams.app import app, indicators_topic, intake_topic, settings, topics
 from streams.core.formats import Limits, parse_submission
 from streams.core.items import Problem, Reason
 from streams.core.normalize import Normalized, batches, normalize, pseudonym, rejection
+from streams.core.reputation import activity
+from streams.core.warninglists import load_misp
 from streams.kafka_io import Publisher
-from streams.records import batch_codec, submission_codec
+from streams.records import batch_codec, feedback_codec, submission_codec
 
 log = logging.getLogger(__name__)
 LIMITS = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
 SECRET = settings.pseudonym_secret()
+REGISTRY = members.load(settings.members_file)
+WARNINGS = load_misp() if settings.warninglists else None
 publisher = Publisher(settings, f"{settings.namespace}-normalize")
 
 
@@ -32,18 +36,29 @@ def process(raw: bytes) -> Normalized:
         problem = Problem("envelope", Reason.MALFORMED, f"not a kizuna Submission record ({type(exc).__name__})")
         return Normalized(rejections=[rejection(envelope, "unknown", "unknown", problem)])
     reporter = pseudonym(SECRET, submission["submitter"])
+    member = REGISTRY.get(submission["submitter"])
+    if member is None:
+        problem = Problem("envelope", Reason.UNKNOWN_MEMBER, "the submitter is not a member of this hub")
+        return Normalized(rejections=[rejection(submission, reporter, submission["format"], problem)])
     parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
     metrics.SUBMISSIONS.labels(parsed.format).inc()
-    return normalize(submission, parsed, reporter)
+    return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS)
 
 
 def publish(result: Normalized) -> None:
-    codec = batch_codec()
+    codec, feedback = batch_codec(), feedback_codec()
     for partition, batch in batches(result, settings.partitions, settings.batch_records):
         publisher.send(indicators_topic.get_topic_name(), codec.encode(batch), batch["submission_id"].encode(), partition)
     for item in result.rejections:
         publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
         metrics.REJECTIONS.labels(item["code"]).inc()
+    for item in result.feedback:
+        publisher.send(topics.feedback, feedback.encode(item), item["feedback_id"].encode())
+    if result.records:
+        reporter = result.context["reporter"]
+        event = activity(reporter, len(result.records), f"submission|{result.context['submission_id']}",
+                         result.context["observed_at"])
+        publisher.send(topics.reputation, orjson.dumps(event), reporter.encode())
     for stix_type, count in Counter(record["stix_type"] for record in result.records).items():
         metrics.NORMALIZED.labels(stix_type).inc(count)
 

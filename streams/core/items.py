@@ -31,12 +31,26 @@ class Problem:
     reason: str
 
 
+@dataclass(slots=True, frozen=True)
+class Sighting:
+    """A STIX Sighting in a bundle, turned into feedback on the indicator it is about."""
+
+    source_id: str  # the Sighting's own id, for an idempotent feedback id
+    indicator: str  # canonical STIX id of what was sighted
+    count: int
+    tlp: TLP | None
+    where: str
+
+
 @dataclass(slots=True)
 class Parsed:
     format: str
     items: list[Item] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     tlp: TLP | None = None  # submission-wide level found in the document (MISP event tags)
+    sightings: list[Sighting] = field(default_factory=list)  # STIX Sighting objects: feedback, not content
+
+
 
 
 class Reason:
@@ -57,4 +71,7 @@ class Reason:
     NO_TLP = "no-tlp"
     RED_NEEDS_RECIPIENTS = "red-needs-recipients"
     UNKNOWN_SECTOR = "unknown-sector"
+    UNKNOWN_MEMBER = "unknown-member"
+    UNKNOWN_INDICATOR = "unknown-indicator"
+    INVALID_FEEDBACK = "invalid-feedback"
     EMPTY = "empty"

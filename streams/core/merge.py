@@ -1,34 +1,59 @@
-"""Merge: fold normalised records into per-object state, and decide what to publish.
+"""Merge: fold reports and feedback into per-object state, score it, and decide what to publish.
 
-State per STIX id holds evidence entries, one per (reporter, TLP, sectors), and
-what was last published to each audience. Folding is idempotent (first/last seen
-are min/max), so a replay after a crash changes nothing. A record is published
-to an audience only when what that audience sees changes, never per duplicate.
+State per STIX id holds report evidence (one entry per reporter, TLP and
+sectors), feedback (one entry per member, kind and TLP), warning-list hits,
+what was last published to each audience and tier, and which reputation
+outcomes were already credited. Folding is idempotent, so a replay after a
+crash changes nothing.
+
+An audience is a (TLP, sector) pair, `all` being the whole community. Each
+report reaches its own level on each of its sectors. What an audience sees is
+computed only from evidence at or below its level and addressed to its sector
+or to everyone (rule 2: evidence never flows down). Each audience has two
+tiers: contributors see every record with its status, general members only
+confirmed ones; a record that falls below the threshold is revoked for them,
+for good (STIX revocation is final).
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from streams.core.confidence import Signal, confidence
+from streams.core.reputation import Event, outcome
 from streams.sectors import ALL
 from streams.tlp import TLP
 
 State = dict[str, Any]
-_RANK = {level.slug: int(level) for level in TLP}
 Audience = tuple[TLP, str]  # (level, sector or ALL)
+Reliability = Callable[[str, TLP], float]  # (member pseudonym, view level) -> E[reputation]
+_RANK = {level.slug: int(level) for level in TLP}
+_RECENT_FEEDBACK_IDS = 64  # remembered per feedback entry, so a replayed feedback event counts once
+
+
+@dataclass(frozen=True)
+class Policy:
+    threshold: int = 60  # confirmed at or above
+    step: int = 10  # confidence move that makes a new version on its own
+
+
+def _new_state(record: dict[str, Any]) -> State:
+    state = {key: record[key] for key in ("id", "stix_type", "observable", "value", "pattern")}
+    state.update(evidence={}, feedback={}, warned=[], published={}, credited={})
+    return state
 
 
 def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> State:
-    """Add one record's evidence to the state (new state if None). Idempotent.
+    """Add one report to the state (new state if None). Idempotent.
 
     `batch` is the NormalizedBatch the record came in: its reporter, sectors and time.
     """
     if state is None:
-        state = {key: record[key] for key in ("id", "stix_type", "observable", "value", "pattern")}
-        state["evidence"], state["published"] = {}, {}
+        state = _new_state(record)
     key = f"{batch['reporter']}|{record['tlp']}|{','.join(batch['sectors'])}"
     entry = state["evidence"].get(key)
     seen = batch["observed_at"]
@@ -43,11 +68,30 @@ def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> 
         entry["last"] = max(entry["last"], seen)
         if record["indicator_types"]:
             entry["types"] = sorted(set(entry["types"]) | set(record["indicator_types"]))
+    for name in record.get("warninglists") or ():
+        if name not in state["warned"]:
+            state["warned"] = sorted({*state["warned"], name})
     return state
 
 
+def fold_feedback(state: State, item: dict[str, Any]) -> bool:
+    """Add one sighting, confirmation or false-positive report. False if already counted."""
+    key = f"{item['member']}|{item['kind']}|{item['tlp']}"
+    entry = state["feedback"].get(key)
+    if entry is None:
+        entry = state["feedback"][key] = {"member": item["member"], "kind": item["kind"], "tlp": item["tlp"],
+                                          "count": 0, "first": item["observed_at"], "last": item["observed_at"], "ids": []}
+    if item["feedback_id"] in entry["ids"]:
+        return False
+    entry["ids"] = [*entry["ids"], item["feedback_id"]][-_RECENT_FEEDBACK_IDS:]
+    entry["count"] += item["count"]
+    entry["first"] = min(entry["first"], item["observed_at"])
+    entry["last"] = max(entry["last"], item["observed_at"])
+    return True
+
+
 def audiences(state: State) -> set[Audience]:
-    """Each evidence entry reaches its own level on each of its sectors (or the whole community)."""
+    """Each report reaches its own level on each of its sectors (or the whole community)."""
     found = set()
     for entry in state["evidence"].values():
         level = TLP.from_slug(entry["tlp"])
@@ -56,61 +100,133 @@ def audiences(state: State) -> set[Audience]:
     return found
 
 
-def view(state: State, audience: Audience) -> dict[str, Any]:
-    """What readers of one audience see, from the evidence they are entitled to (rule 2).
-
-    Evidence informs a view when its level is at or below the view's level, and it
-    was addressed to the view's sector or to the whole community.
-    """
+def _visible_reports(state: State, audience: Audience) -> list[dict[str, Any]]:
     level, sector = audience
-    entries = [
+    return [
         e for e in state["evidence"].values()
         if _RANK[e["tlp"]] <= level and (not e["sectors"] or (sector != ALL and sector in e["sectors"]))
     ]
-    if len(entries) > 1:
-        entries.sort(key=lambda e: (e["first"], e["reporter"]))
+
+
+def _visible_feedback(state: State, level: TLP) -> list[dict[str, Any]]:
+    return [f for f in state["feedback"].values() if _RANK[f["tlp"]] <= level]
+
+
+def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
+    """What readers of one audience see, from the evidence they are entitled to (rule 2)."""
+    level = audience[0]
+    reports = _visible_reports(state, audience)
+    feedback = _visible_feedback(state, level)
+    if len(reports) > 1:
+        reports.sort(key=lambda e: (e["first"], e["reporter"]))
+    signals = [Signal(e["reporter"], "report", rel(e["reporter"], level), e["last"]) for e in reports]
+    signals += [Signal(f["member"], f["kind"], rel(f["member"], level), f["last"], f["count"]) for f in feedback]
+    last_seen = max([e["last"] for e in reports] + [f["last"] for f in feedback])
     return {
-        "first_seen": entries[0]["first"],
-        "last_seen": max(e["last"] for e in entries),
-        "reporter_count": len({e["reporter"] for e in entries}),
-        "indicator_types": sorted({t for e in entries for t in e["types"]}),
-        "body": next((e["body"] for e in entries if e["body"]), None),
+        "first_seen": reports[0]["first"],
+        "last_seen": last_seen,
+        "reporter_count": len({e["reporter"] for e in reports}),
+        "indicator_types": sorted({t for e in reports for t in e["types"]}),
+        "body": next((e["body"] for e in reports if e["body"]), None),
+        "sightings": sum(f["count"] for f in feedback if f["kind"] == "sighting"),
+        "false_positives": sum(f["count"] for f in feedback if f["kind"] == "false-positive"),
+        "warned": bool(state["warned"]),
+        "confidence": confidence(signals, bool(state["warned"]), state["observable"], last_seen),
     }
 
 
-def _digest(shown: dict[str, Any]) -> str:
-    """What makes a new version: everything but last_seen, which moves on every repeat."""
-    material = {k: v for k, v in shown.items() if k != "last_seen"}
+# Shown, but no reason for a new version on their own: they move with every repeat and sighting.
+# Confidence makes a version when it moves by the policy's step or crosses the threshold.
+_MOVING = frozenset({"last_seen", "sightings", "false_positives", "confidence"})
+
+
+def _digest(shown: dict[str, Any], status: str) -> str:
+    """What makes a new version: a new audience, reporter, type or status."""
+    material = {k: v for k, v in shown.items() if k not in _MOVING} | {"status": status}
     return hashlib.blake2b(orjson.dumps(material, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
 @dataclass(slots=True, frozen=True)
 class Publication:
+    tier: str  # "contributor" (kizuna.contrib.*) or "general" (kizuna.share.*)
     audience: Audience
     view: dict[str, Any]
+    status: str  # unconfirmed | confirmed | revoked
     modified: int  # epoch ms; strictly increasing per audience
     digest: str
 
 
-def _audience_key(audience: Audience) -> str:
-    return f"{audience[0].slug}/{audience[1]}"
+def _key(tier: str, audience: Audience) -> str:
+    return f"{tier}/{audience[0].slug}/{audience[1]}"
 
 
-def changes(state: State) -> list[Publication]:
-    """Audiences whose view changed since it was last published, with the new version's time."""
+def _moved(last: dict[str, Any] | None, digest: str, shown: dict[str, Any], step: int) -> bool:
+    return last is None or last["digest"] != digest or abs(shown["confidence"] - last["confidence"]) >= step
+
+
+def changes(state: State, rel: Reliability, policy: Policy) -> list[Publication]:
+    """New versions per audience and tier since the last publication."""
     out = []
     for audience in sorted(audiences(state)):
-        shown = view(state, audience)
-        digest = _digest(shown)
-        last = state["published"].get(_audience_key(audience))
-        if last is not None and last["digest"] == digest:
+        shown = view(state, audience, rel)
+        status = "confirmed" if shown["confidence"] >= policy.threshold else "unconfirmed"
+        digest = _digest(shown, status)
+        contrib = state["published"].get(_key("contributor", audience))
+        general = state["published"].get(_key("general", audience))
+        publish_contrib = _moved(contrib, digest, shown, policy.step)
+        if general is not None and general["status"] == "revoked":
+            publish_general, general_status = False, "revoked"  # revocation is final
+        elif status == "confirmed":
+            publish_general, general_status = _moved(general, digest, shown, policy.step), "confirmed"
+        else:
+            publish_general, general_status = general is not None, "revoked"
+        if not (publish_contrib or publish_general):
             continue
-        modified = shown["last_seen"] if last is None else max(shown["last_seen"], last["modified"] + 1)
-        out.append(Publication(audience, shown, modified, digest))
+        previous = max((p["modified"] for p in (contrib, general) if p is not None), default=None)
+        modified = shown["last_seen"] if previous is None else max(shown["last_seen"], previous + 1)
+        if publish_contrib:
+            out.append(Publication("contributor", audience, shown, status, modified, digest))
+        if publish_general:
+            out.append(Publication("general", audience, shown, general_status, modified, digest))
     return out
 
 
 def mark_published(state: State, publications: list[Publication]) -> None:
     """Record what was published, after the broker acknowledged it."""
     for pub in publications:
-        state["published"][_audience_key(pub.audience)] = {"digest": pub.digest, "modified": pub.modified}
+        state["published"][_key(pub.tier, pub.audience)] = {
+            "digest": pub.digest, "modified": pub.modified, "confidence": pub.view["confidence"], "status": pub.status,
+        }
+
+
+def outcomes(state: State, publications: list[Publication]) -> list[Event]:
+    """Reputation events: who gets credit or blame, once per object and level.
+
+    Confirmed for general members the first time: reporters and confirming members gain (α),
+    false-positive reporters lose (β). Revoked after that: the reverse. Reporting a
+    warning-listed value counts against the reporter at once.
+    """
+    events = []
+    for pub in publications:
+        if pub.tier != "general":
+            continue
+        level, slug = pub.audience[0], pub.audience[0].slug
+        credited = state["credited"].get(slug)
+        confirmed = pub.status == "confirmed"
+        if (confirmed and credited is None) or (pub.status == "revoked" and credited == "confirmed"):
+            state["credited"][slug] = "confirmed" if confirmed else "refuted"
+            reports = _visible_reports(state, pub.audience)
+            feedback = _visible_feedback(state, level)
+            backers = {e["reporter"] for e in reports} | {f["member"] for f in feedback if f["kind"] != "false-positive"}
+            doubters = {f["member"] for f in feedback if f["kind"] == "false-positive"}
+            cause = f"{state['id']}|{slug}|{state['credited'][slug]}"
+            events += [outcome(m, level, confirmed, f"{cause}|{m}", pub.modified) for m in sorted(backers - doubters)]
+            events += [outcome(m, level, not confirmed, f"{cause}|{m}", pub.modified) for m in sorted(doubters - backers)]
+    if state["warned"]:
+        for entry in state["evidence"].values():
+            cause = f"warn|{entry['reporter']}|{entry['tlp']}"
+            if cause not in state["credited"]:
+                state["credited"][cause] = "refuted"
+                events.append(outcome(entry["reporter"], TLP.from_slug(entry["tlp"]), False,
+                                      f"{state['id']}|{cause}", entry["first"]))
+    return events

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from streams.core.items import Parsed, Problem, Reason
+from streams.core.warninglists import WarningIndex
 from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
 
@@ -32,13 +33,14 @@ class Normalized:
     context: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)  # Feedback records from STIX Sightings
 
 
-def _scope(submission: dict[str, Any]) -> tuple[TLP | None, list[str], Problem | None]:
+def _scope(submission: dict[str, Any], member_tlp: str | None) -> tuple[TLP | None, list[str], Problem | None]:
     """Submission-wide default level and sectors; an unknown one rejects all, never widens."""
     default = None
-    if submission.get("tlp"):
-        default = parse_level(submission["tlp"])
+    if submission.get("tlp") or member_tlp:
+        default = parse_level(submission.get("tlp") or member_tlp)
         if default is None:
             return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
     sectors = []
@@ -64,9 +66,11 @@ def rejection(submission: dict[str, Any], reporter: str, fmt: str, problem: Prob
     }
 
 
-def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str) -> Normalized:
+def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
+              warnings: WarningIndex | None = None) -> Normalized:
+    """`member_tlp`: the member's default TLP, used when the submission names none."""
     out = Normalized()
-    default, sectors, problem = _scope(submission)
+    default, sectors, problem = _scope(submission, member_tlp)
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"]}
     if problem is not None:
@@ -103,8 +107,16 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str) -> Norm
             "pattern": None if item.observable else item.pattern,  # simple ones: derived from the value
             "indicator_types": sorted(set(item.indicator_types)),
             "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
+            "warninglists": warnings.match(item.observable, item.value) if warnings else [],
         }
     out.records = list(by_id.values())
+    for sighting in parsed.sightings:
+        levels = [lvl for lvl in (sighting.tlp, default) if lvl is not None]
+        out.feedback.append({
+            "feedback_id": f"{submission['submission_id']}/{sighting.source_id}",
+            "member": submission["submitter"], "kind": "sighting", "indicator": sighting.indicator,
+            "count": sighting.count, "tlp": max(levels).slug if levels else None, "observed_at": submission["received_at"],
+        })
     return out
 
 

@@ -8,7 +8,7 @@ from stix2patterns.validator import validate as validate_pattern
 
 from streams.core import canonical
 from streams.core.canonical import InvalidValue
-from streams.core.items import Item, Parsed, Problem, Reason
+from streams.core.items import Item, Parsed, Problem, Reason, Sighting
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 # [type:path = 'value'] — the common case, canonicalised without the full pattern parser.
@@ -28,7 +28,6 @@ _HUB_OWNED = frozenset({"id", "type", "spec_version", "created", "modified", "cr
                         "object_marking_refs", "granular_markings", "extensions", "revoked"})
 # Object types that carry identity or are feedback, not shared content.
 _WITHHELD = {"identity": "identity objects are not shared: they would name the provider or a victim"}
-_FEEDBACK = {"sighting": "sightings are feedback; submit them to kizuna.feedback"}
 # Public knowledge bases whose external references are kept; others may be internal tickets.
 _PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd"})
 _SHAREABLE = frozenset({
@@ -136,6 +135,22 @@ def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP], ids: dict[str, str]) -> None:
+    """Sightings become feedback; where_sighted_refs (who saw it) are never read."""
+    ref = obj.get("sighting_of_ref")
+    target = ids.get(ref) if isinstance(ref, str) else None
+    if target is None and isinstance(ref, str) and ref.startswith("indicator--"):
+        target = ref  # an indicator the hub shared earlier, by its kizuna id
+    if target is None:
+        parsed.problems.append(Problem(where, Reason.DANGLING_REF, "the sighting is not of an indicator"))
+        return
+    count = obj.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"sighting count {count!r} is not a positive integer"))
+        return
+    parsed.sightings.append(Sighting(str(obj.get("id")), target, count, most_restrictive(levels), where))
+
+
 def parse_stix(document: Any) -> Parsed:
     parsed = Parsed("stix")
     if isinstance(document, dict) and document.get("type") == "bundle":
@@ -165,8 +180,11 @@ def parse_stix(document: Any) -> Parsed:
             continue
         if stix_type == "marking-definition":
             continue
-        if stix_type in _WITHHELD or stix_type in _FEEDBACK:
-            parsed.problems.append(Problem(where, Reason.WITHHELD, {**_WITHHELD, **_FEEDBACK}[stix_type]))
+        if stix_type in _WITHHELD:
+            parsed.problems.append(Problem(where, Reason.WITHHELD, _WITHHELD[stix_type]))
+            continue
+        if stix_type == "sighting":
+            deferred.append((obj, where, _marking_levels(obj, local)))
             continue
         levels = _marking_levels(obj, local)
         if stix_type == "indicator":
@@ -187,6 +205,9 @@ def parse_stix(document: Any) -> Parsed:
     # Objects after indicators, so that relationships and refs point at canonical ids.
     for obj, where, levels in deferred:
         stix_type = obj["type"]
+        if stix_type == "sighting":
+            _sighting(parsed, obj, where, levels, ids)
+            continue
         if stix_type == "relationship":
             source, target = ids.get(obj.get("source_ref")), ids.get(obj.get("target_ref"))
             if not source or not target:

@@ -39,20 +39,29 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
         "created": timestamp(shown["first_seen"]),
         "modified": timestamp(pub.modified),
         "created_by_ref": hub_identity,
+        "confidence": shown["confidence"],
         "object_marking_refs": [level.marking_id],
     }
+    if pub.status == "revoked":
+        common["revoked"] = True
     extension = {
         "extension_type": "property-extension",
         "tlp": level.slug,
         "sector": sector if sector != ALL else "all",
+        "tier": pub.tier,
+        "status": pub.status,
         "first_seen": timestamp(shown["first_seen"]),
         "last_seen": timestamp(shown["last_seen"]),
         "reporter_count": shown["reporter_count"],
+        "sightings": shown["sightings"],
+        "false_positives": shown["false_positives"],
+        "warninglisted": shown["warned"],
     }
     if state["stix_type"] == "indicator":
         obj = {
             **common,
             "name": f"{state['observable']}: {state['value']}" if state["observable"] else "pattern indicator",
+            "description": "Shared through kizuna; provenance and scoring in the kizuna extension.",
             "pattern": state["pattern"] or pattern_for(state["observable"], state["value"]),
             "pattern_type": "stix",
             "pattern_version": "2.1",
