@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+
+import orjson
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer import _click as click
 from rich.console import Console
 from rich.table import Table
 
@@ -96,6 +99,73 @@ def submit(
               f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
     if checked.rejections:
         raise typer.Exit(EXIT_PARTIAL if checked.records else EXIT_UNUSABLE)
+
+
+@cli.command()
+def feedback(
+    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, 1.2.3.4 ...).")],
+    member: Annotated[str, typer.Option("--as", help="Your member id.")],
+    kind: Annotated[str, typer.Option(help="sighting, false-positive or confirm.")],
+    count: Annotated[int, typer.Option(help="How many times it was seen (sightings only).")] = 1,
+    tlp: Annotated[Optional[str], typer.Option(help="TLP of this feedback; default: your member default.")] = None,
+) -> None:
+    """Report a sighting, a confirmation or a false positive on kizuna.feedback."""
+    from streams.core.canonical import InvalidValue
+    from streams.core.feedback import KINDS, MAX_COUNT, resolve
+    from streams.kafka_io import DeliveryFailed, Publisher
+    from streams.records import feedback_codec
+
+    settings = _settings()
+    if kind not in KINDS:
+        raise _fail(f"--kind must be one of {', '.join(KINDS)}")
+    if not 1 <= count <= MAX_COUNT or (kind != "sighting" and count != 1):
+        raise _fail(f"--count must be 1..{MAX_COUNT}, and 1 unless --kind sighting")
+    if tlp is not None and parse_level(tlp) is None:
+        raise _fail(f"--tlp {tlp!r} is not a TLP level")
+    try:
+        record_id = resolve(indicator)
+    except InvalidValue as exc:
+        raise _fail(str(exc)) from None
+    item = {"feedback_id": str(uuid.uuid4()), "member": member, "kind": kind, "indicator": indicator,
+            "count": count, "tlp": tlp, "observed_at": int(time.time() * 1000)}
+    publisher = Publisher(settings, "kizuna-cli")
+    publisher.send(Topics(settings.namespace).feedback, feedback_codec().encode(item), item["feedback_id"].encode())
+    try:
+        publisher.flush_sync(timeout=30)
+    except DeliveryFailed as exc:
+        raise _fail(f"could not deliver to Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
+    out.print(f"feedback {item['feedback_id']}: {kind} on {record_id}")
+
+
+@cli.command()
+def members() -> None:
+    """Members with their standing (contributions in the window), tier and learned reliability."""
+    from streams import members as registry
+    from streams.core.normalize import pseudonym
+    from streams.core.reputation import Book, standing
+    from streams.kafka_io import read_partition
+    from streams.tlp import TLP
+
+    settings = _settings()
+    try:
+        known = registry.load(settings.members_file)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    book = Book()
+    for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
+        book.apply(orjson.loads(value))
+    secret, now = settings.pseudonym_secret(), int(time.time() * 1000)
+    window = settings.standing_window_days * 86_400_000
+    table = Table("member", "sectors", "tier", "contributions", "reliability (green)", "outcomes +/-")
+    for member in known.members:
+        alias = pseudonym(secret, member.id)
+        given = book.contributions(alias, now, window)
+        alpha, beta = book.counts(alias, TLP.GREEN)
+        tier = standing(given, settings.standing_bar, member.tier)
+        table.add_row(member.id, ",".join(member.sectors) or "all", tier + (" (pinned)" if member.tier != "auto" else ""),
+                      f"{given} in {settings.standing_window_days} d (bar {settings.standing_bar})",
+                      f"{alpha / (alpha + beta):.2f}", f"{alpha - 1:.0f} / {beta - 1:.0f}")
+    out.print(table)
 
 
 @cli.command()
@@ -189,7 +259,22 @@ def worker() -> None:
 
 
 def main() -> None:
-    cli()
+    from confluent_kafka import KafkaException
+
+    try:
+        code = cli(standalone_mode=False)  # returns the code of a typer.Exit
+    except KafkaException as exc:
+        err.print(f"[red]error:[/] Kafka: {exc.args[0].str() if exc.args else exc} "
+                  "(is the broker up, and the topic plan created with `kizuna topics create`?)")
+        sys.exit(EXIT_KAFKA)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ from streams.sectors import canonical_sector
 from streams.settings import ConfigError
 from streams.tlp import parse_level
 
-Tier = Literal["contributor", "general"]
+Tier = Literal["auto", "contributor", "general"]
 
 
 class Member(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Member id, also its inbox topic name part.")
     name: str = Field("", description="Display name; never leaves the hub unless consent_named.")
     sectors: list[str] = Field(default_factory=list)
-    tier: Tier = Field("general", description="Tier set by the hub operator; standing may promote or demote it.")
+    tier: Tier = Field("auto", description="auto: the tier follows standing (contributions in the window); "
+                                           "contributor or general: pinned by the operator.")
     default_tlp: str | None = Field(None, description="TLP for submissions and feedback that carry none.")
     consent_named: bool = Field(False, description="May records name this member as their source?")
 

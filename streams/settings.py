@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
     take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
     take_within_s: float = Field(0.02, gt=0, le=5, description="Longest wait to fill a batch, seconds: latency vs. throughput.")
+    session_timeout_s: float = Field(10, ge=3, le=300, description="A worker silent this long is dropped from the group and its partitions move.")
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
     store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory (tests).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")

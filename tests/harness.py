@@ -15,7 +15,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError
 
 from streams.kafka_io import Publisher, admin, create_topics
-from streams.records import submission_codec
+from streams.records import feedback_codec, submission_codec
 from streams.settings import ROOT, Settings
 from streams.topics import Topics
 
@@ -34,7 +34,7 @@ class Worker:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log, self.proc = env, log, None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 90) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
@@ -81,6 +81,14 @@ class Hub:
             self.publisher.flush_sync()
         return envelope["submission_id"]
 
+    def feedback(self, indicator: str, member: str, kind: str = "sighting", count: int = 1,
+                 tlp: str | None = "green") -> str:
+        item = {"feedback_id": str(uuid.uuid4()), "member": member, "kind": kind, "indicator": indicator,
+                "count": count, "tlp": tlp, "observed_at": int(time.time() * 1000)}
+        self.publisher.send(self.topics.feedback, feedback_codec().encode(item), item["feedback_id"].encode())
+        self.publisher.flush_sync()
+        return item["feedback_id"]
+
     def read(self, topic: str, expect: int, settle: float = 2.0, timeout: float = 45.0) -> list[dict]:
         """Every record on `topic`: waits for `expect`, then `settle` s more to catch any extra."""
         consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": f"t-{uuid.uuid4()}",
@@ -108,7 +116,8 @@ def namespace_env(namespace: str, workdir: Path, **settings: str) -> dict[str, s
     """Environment of a worker in its own namespace, ports and state directory."""
     env = {**os.environ, "KIZUNA_NAMESPACE": namespace, "KIZUNA_METRICS_PORT": str(free_port()),
            "KIZUNA_WEB_PORT": str(free_port()), "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY,
-           "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info"}
+           "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info",
+           "KIZUNA_MEMBERS_FILE": str(ROOT / "tests" / "fixtures" / "members.yaml"), "KIZUNA_WARNINGLISTS": "false"}
     env.update({f"KIZUNA_{k.upper()}": v for k, v in settings.items()})
     return env
 

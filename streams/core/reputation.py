@@ -62,8 +62,10 @@ class Book:
         return set(self._alpha) | set(self._beta) | set(self._activity)
 
 
-def standing(contributions: int, bar: int) -> str:
-    """contributor when the member gave at least `bar` in the window, else general."""
+def standing(contributions: int, bar: int, pinned: str = "auto") -> str:
+    """contributor when the member gave at least `bar` in the window, else general; an operator may pin it."""
+    if pinned != "auto":
+        return pinned
     return "contributor" if contributions >= bar else "general"
 
 

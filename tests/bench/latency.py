@@ -58,14 +58,14 @@ def run_latency(rate: int, seconds: float, workdir: Path, workers: int = 2, part
     settings = open_namespace(namespace, workdir, partitions)
     total = int(rate * seconds)
     items = indicators(total, duplicate_share=0.0, seed=rate)
-    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
+    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
                     workdir / f"lat-worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
     hub = Hub(settings, procs[0])
     ctx = mp.get_context("spawn")
     out, ready = ctx.Queue(), ctx.Event()
-    reader = ctx.Process(target=_reader, args=(settings.bootstrap_servers, hub.topics.share(TLP.GREEN, ALL), total,
+    reader = ctx.Process(target=_reader, args=(settings.bootstrap_servers, hub.topics.contrib(TLP.GREEN, ALL), total,
                                               time.time() + seconds + 60, out, ready))
     reader.start()
     ready.wait(60)

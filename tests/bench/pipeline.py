@@ -37,12 +37,12 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     items = indicators(n)
     distinct = len(set(items))
     batch = submissions(items)
-    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
+    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
                     workdir / f"worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
     hub = Hub(settings, procs[0])
-    topic = hub.topics.share(TLP.GREEN, ALL)
+    topic = hub.topics.contrib(TLP.GREEN, ALL)  # first delivery: general members get it once confirmed
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "fetch.queue.backoff.ms": 10})  # librdkafka's 1 s default stalls a backlog read
@@ -51,7 +51,7 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     try:
         started = time.monotonic()
         for fmt, payload, _ in batch:
-            hub.submit(payload, member="bench-member", tlp="green", fmt=fmt, flush=False)
+            hub.submit(payload, member="bench", tlp="green", fmt=fmt, flush=False)
         hub.publisher.flush_sync()
         sent = time.monotonic()
         seen: set[bytes] = set()

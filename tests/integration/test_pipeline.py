@@ -1,4 +1,8 @@
-"""End to end through the real broker and worker: intake -> normalize -> merge -> share topics."""
+"""End to end through the real broker and worker: intake -> normalize -> merge -> topics.
+
+A single report is unconfirmed: it reaches the contributor tier's topics at once
+(kizuna.contrib.*) and general members only once peers confirm it (test_feedback.py).
+"""
 from __future__ import annotations
 
 import subprocess
@@ -26,7 +30,7 @@ def test_stix_misp_csv_overlap_gives_one_record_per_indicator(hub, read_file):
         hub.submit(read_file(name), member="acme", tlp="green", sectors=["finance"], filename=name)
     # Distinct: from the bundle 3 simple indicators, 1 complex pattern, an attack-pattern and a relationship;
     # new in MISP login-portal.example and 45.77.65.213; new in the CSV only the gate.php URL.
-    topic = hub.topics.share(TLP.GREEN, "finance")
+    topic = hub.topics.contrib(TLP.GREEN, "finance")
     records = hub.read(topic, expect=9)
     assert len(records) == 9, [r.get("name") for r in records]
     assert len(by_id(records)) == 9
@@ -34,13 +38,13 @@ def test_stix_misp_csv_overlap_gives_one_record_per_indicator(hub, read_file):
     assert {"45.77.65.211", "update-check.example", "login-portal.example", "45.77.65.213",
             "http://update-check.example/gate.php"} <= values
     # Nothing leaked to other audiences.
-    assert hub.read(hub.topics.share(TLP.GREEN, ALL), expect=0, settle=1) == []
-    assert hub.read(hub.topics.share(TLP.GREEN, "electricity"), expect=0, settle=0.5) == []
+    assert hub.read(hub.topics.contrib(TLP.GREEN, ALL), expect=0, settle=1) == []
+    assert hub.read(hub.topics.contrib(TLP.GREEN, "electricity"), expect=0, settle=0.5) == []
 
 
 def test_a_second_reporter_makes_one_new_version(hub):
     payload = b"value\nsecond-reporter.example\n"
-    topic = hub.topics.share(TLP.GREEN, ALL)
+    topic = hub.topics.contrib(TLP.GREEN, ALL)
 
     def mine():
         return [r for r in hub.read(topic, expect=len(seen) + 1)
@@ -60,7 +64,7 @@ def test_a_second_reporter_makes_one_new_version(hub):
 def test_mixed_good_and_bad_submission(hub):
     csv = b"type,value\nip,45.77.66.1\ndomain,=cmd|' /C calc'!A0\nmd5,nothex\nurl,hxxp://mixed[.]example/x\n"
     submission_id = hub.submit(csv, member="acme", tlp="amber", sectors=["water"], fmt="csv", filename="mixed.csv")
-    records = hub.read(hub.topics.share(TLP.AMBER, "water"), expect=2)
+    records = hub.read(hub.topics.contrib(TLP.AMBER, "water"), expect=2)
     assert sorted(r["extensions"][EXTENSION_ID]["value"] for r in records) == ["45.77.66.1", "http://mixed.example/x"]
     rejected = [r for r in hub.read(hub.topics.rejected, expect=2) if r["submission_id"] == submission_id]
     assert [(r["where"], r["code"]) for r in rejected] == [("line 3", "invalid-value"), ("line 4", "invalid-value")]
@@ -69,7 +73,7 @@ def test_mixed_good_and_bad_submission(hub):
     assert b"acme" not in orjson.dumps(rejected)
     # AMBER for water reaches neither GREEN readers nor other sectors.
     assert not any("mixed.example" in orjson.dumps(r).decode()
-                   for r in hub.read(hub.topics.share(TLP.GREEN, "water"), expect=0, settle=0.5))
+                   for r in hub.read(hub.topics.contrib(TLP.GREEN, "water"), expect=0, settle=0.5))
 
 
 def test_unusable_submissions_are_rejected_with_a_reason(hub):
@@ -86,7 +90,7 @@ def test_unusable_submissions_are_rejected_with_a_reason(hub):
 def test_state_survives_a_worker_crash(hub):
     payload = b"value\ncrash-survivor.example\n"
     hub.submit(payload, member="acme", tlp="clear", fmt="csv")
-    topic = hub.topics.share(TLP.CLEAR, ALL)
+    topic = hub.topics.contrib(TLP.CLEAR, ALL)
     assert len(hub.read(topic, expect=1)) == 1
     hub.worker.kill()
     hub.worker.start()
@@ -105,7 +109,7 @@ def test_cli_submit_and_consume(hub, tmp_path):
                           env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "2 objects accepted, 0 rejected" in done.stdout
-    shown = subprocess.run([*kizuna, "consume", hub.topics.share(TLP.GREEN, "gas"), "--from-beginning",
+    shown = subprocess.run([*kizuna, "consume", hub.topics.contrib(TLP.GREEN, "gas"), "--from-beginning",
                             "--max", "2", "--timeout", "30"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert shown.returncode == 0, shown.stderr
     lines = [orjson.loads(line) for line in shown.stdout.splitlines()]
