@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka topics run up down status test test-unit test-integration bench clean
+.PHONY: help venv kafka topics run up down status test test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test-unit: venv  ## unit tests only, no broker
 
 bench: venv  ## benchmarks against the real broker; prints a table, writes var/bench/results.json
 	deploy/with-kafka.sh $(BIN)/python -m tests.bench
+
+eval-scoring: venv  ## kizuna's confidence against two baselines on a simulated community (no broker)
+	$(BIN)/python -m tests.eval.scoring
 
 clean:  ## remove local state (broker data, merge state); keeps the fetched broker
 	deploy/run.sh stop || true
