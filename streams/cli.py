@@ -129,7 +129,7 @@ def feedback(
     item = {"feedback_id": str(uuid.uuid4()), "member": member, "kind": kind, "indicator": indicator,
             "count": count, "tlp": tlp, "observed_at": int(time.time() * 1000)}
     publisher = Publisher(settings, "kizuna-cli")
-    publisher.send(Topics(settings.namespace).feedback, feedback_codec().encode(item), item["feedback_id"].encode())
+    publisher.send(Topics(settings.namespace).feedback, feedback_codec().encode({"items": [item]}), item["feedback_id"].encode())
     try:
         publisher.flush_sync(timeout=30)
     except DeliveryFailed as exc:

@@ -73,6 +73,10 @@ class Feedback(BaseModel):
     observed_at: int = Field(description="Epoch milliseconds.")
 
 
+class FeedbackBatch(BaseModel):
+    items: list[Feedback]
+
+
 class Rejection(BaseModel):
     """JSON on kizuna.rejected: what could not be used, where, and why."""
 

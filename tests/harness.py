@@ -85,7 +85,7 @@ class Hub:
                  tlp: str | None = "green") -> str:
         item = {"feedback_id": str(uuid.uuid4()), "member": member, "kind": kind, "indicator": indicator,
                 "count": count, "tlp": tlp, "observed_at": int(time.time() * 1000)}
-        self.publisher.send(self.topics.feedback, feedback_codec().encode(item), item["feedback_id"].encode())
+        self.publisher.send(self.topics.feedback, feedback_codec().encode({"items": [item]}), item["feedback_id"].encode())
         self.publisher.flush_sync()
         return item["feedback_id"]
 

@@ -2,6 +2,7 @@
 of the record it is about) + kizuna.rejected. The merge agent is the only writer of record state."""
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -34,17 +35,18 @@ def process(raws: list[bytes]) -> tuple[dict[int, list[dict[str, Any]]], list[di
     rejected = []
     for raw in raws:
         try:
-            item = codec.decode(raw)
+            items = codec.decode(raw)["items"]
         except Exception as exc:  # a writer that ignored the schema
-            problem = Problem("feedback", Reason.MALFORMED, f"not a kizuna Feedback record ({type(exc).__name__})")
+            problem = Problem("feedback", Reason.MALFORMED, f"not a kizuna FeedbackBatch record ({type(exc).__name__})")
             rejected.append(_rejection("unknown", "unknown", problem, now))
             continue
-        member = pseudonym(SECRET, item["member"])
-        record, problem = validate(item, REGISTRY, member)
-        if problem is not None:
-            rejected.append(_rejection(item["feedback_id"], member, problem, now))
-        else:
-            valid.setdefault(merge_partition(record["id"], settings.partitions), []).append(record)
+        for item in items:
+            member = pseudonym(SECRET, item["member"])
+            record, problem = validate(item, REGISTRY, member)
+            if problem is not None:
+                rejected.append(_rejection(item["feedback_id"], member, problem, now))
+            else:
+                valid.setdefault(merge_partition(record["id"], settings.partitions), []).append(record)
     return valid, rejected
 
 
@@ -54,14 +56,17 @@ async def feedback_agent(stream: Any) -> None:
     async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
         valid, rejected = process([e.value for e in events])
         now = int(time.time() * 1000)
+        given: dict[str, list[str]] = {}
         for partition, records in valid.items():
             batch = {"submission_id": "feedback", "reporter": "", "sectors": [], "observed_at": now,
                      "records": [], "feedback": records}
             publisher.send(indicators_topic.get_topic_name(), codec.encode(batch), b"feedback", partition)
             for record in records:
-                event = activity(record["member"], 1, f"feedback|{record['feedback_id']}", record["observed_at"])
-                publisher.send(topics.reputation, orjson.dumps(event), record["member"].encode())
+                given.setdefault(record["member"], []).append(record["feedback_id"])
                 metrics.FEEDBACK.labels(record["kind"]).inc()
+        for member, ids in given.items():  # one activity event per member and batch, idempotent by its ids
+            cause = "feedback|" + hashlib.blake2b("|".join(sorted(ids)).encode(), digest_size=12).hexdigest()
+            publisher.send(topics.reputation, orjson.dumps(activity(member, len(ids), cause, now)), member.encode())
         for item in rejected:
             publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
             metrics.REJECTIONS.labels(item["code"]).inc()

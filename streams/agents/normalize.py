@@ -52,8 +52,8 @@ def publish(result: Normalized) -> None:
     for item in result.rejections:
         publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
         metrics.REJECTIONS.labels(item["code"]).inc()
-    for item in result.feedback:
-        publisher.send(topics.feedback, feedback.encode(item), item["feedback_id"].encode())
+    if result.feedback:
+        publisher.send(topics.feedback, feedback.encode({"items": result.feedback}), result.context["submission_id"].encode())
     if result.records:
         reporter = result.context["reporter"]
         event = activity(reporter, len(result.records), f"submission|{result.context['submission_id']}",
