@@ -55,6 +55,7 @@ def submit(
     tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")] = None,
     sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
+    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")] = None,
 ) -> None:
     """Put a submission on kizuna.intake, after checking it here with the hub's own parser."""
     from streams.kafka_io import DeliveryFailed, Publisher
@@ -82,6 +83,7 @@ def submit(
         "filename": path.name,
         "tlp": tlp,
         "sectors": [canonical_sector(s) for s in sector or []],
+        "recipients": sorted(set(to or [])),
         "payload": payload,
     }
     limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
@@ -169,6 +171,29 @@ def members() -> None:
 
 
 @cli.command()
+def audit(
+    member: Annotated[str, typer.Option("--as", help="Your member id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")] = False,
+) -> None:
+    """Where your own submissions went: each record version and the topic or inbox it reached."""
+    from streams.core.normalize import pseudonym
+    from streams.kafka_io import read_partition
+
+    settings = _settings()
+    mine = pseudonym(settings.pseudonym_secret(), member).encode()
+    trails = [orjson.loads(value) for key, value in read_partition(settings, Topics(settings.namespace).audit, 0)
+              if key == mine]
+    if as_json:
+        for trail in trails:
+            sys.stdout.write(orjson.dumps(trail).decode() + "\n")
+        return
+    table = Table("record", "version", "delivered to", "tier", "status")
+    for trail in trails:
+        table.add_row(trail["id"], str(trail["modified"]), trail["topic"], trail["tier"], trail["status"])
+    out.print(table)
+
+
+@cli.command()
 def consume(
     topic: Annotated[str, typer.Argument(help="Topic to read, e.g. kizuna.share.green.finance.")],
     from_beginning: Annotated[bool, typer.Option("--from-beginning", help="Start at the oldest record.")] = False,
@@ -215,21 +240,30 @@ def topics_list(ctx: typer.Context) -> None:
         return
     settings = _settings()
     table = Table("topic", "partitions", "config", "carries")
-    for spec in Topics(settings.namespace).plan(settings):
+    for spec in Topics(settings.namespace).plan(settings, _member_ids(settings)):
         table.add_row(spec.name, str(spec.partitions), ",".join(f"{k}={v}" for k, v in spec.config.items()), spec.purpose)
     out.print(table)
 
 
+def _member_ids(settings: Settings) -> list[str]:
+    from streams import members as registry
+
+    try:
+        return [m.id for m in registry.load(settings.members_file).members]
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
 @topics_cli.command("create")
 def topics_create() -> None:
-    """Create every planned topic that does not exist yet (idempotent)."""
+    """Create every planned topic that does not exist yet (idempotent), members' inboxes included."""
     from confluent_kafka import KafkaException
 
     settings = _settings()
     try:
         from streams.kafka_io import create_topics
 
-        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings))
+        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings, _member_ids(settings)))
     except KafkaException as exc:
         raise _fail(f"Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     out.print(f"topics: {len(created)} created, {len(existing)} already there")

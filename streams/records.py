@@ -29,6 +29,7 @@ class Submission(BaseModel):
     filename: str | None = None
     tlp: str | None = None
     sectors: list[str] = Field(default_factory=list)
+    recipients: list[str] = Field(default_factory=list)
     payload: bytes
 
 
@@ -59,6 +60,8 @@ class NormalizedBatch(BaseModel):
     reporter: str = Field(description="Keyed pseudonym of the submitter, never its name.")
     sectors: list[str] = Field(default_factory=list)
     observed_at: int = Field(description="Epoch milliseconds.")
+    recipients: list[str] = Field(default_factory=list)
+    named: str | None = None
     records: list[NormalizedRecord]
     feedback: list[FeedbackRecord] = Field(default_factory=list)
 

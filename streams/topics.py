@@ -4,6 +4,7 @@ Nothing else builds a topic name. Names use [a-z0-9.-] only.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from streams.sectors import ALL, SECTORS
@@ -54,6 +55,10 @@ class Topics:
     def reputation(self) -> str:
         return f"{self.ns}.reputation"
 
+    @property
+    def audit(self) -> str:
+        return f"{self.ns}.audit"
+
     def share(self, level: TLP, sector: str) -> str:
         """General members' topic: confirmed records only."""
         return self._sector_topic("share", level, sector)
@@ -62,8 +67,17 @@ class Topics:
         """Contributor tier's topic: every record as soon as it arrives, with its status."""
         return self._sector_topic("contrib", level, sector)
 
-    def for_tier(self, tier: str, level: TLP, sector: str) -> str:
-        return self.contrib(level, sector) if tier == "contributor" else self.share(level, sector)
+    def inbox(self, member_id: str) -> str:
+        """One member's inbox: records sent to it by name, TLP:RED included."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", member_id):
+            raise ValueError(f"member id {member_id!r} cannot name a topic")
+        return f"{self.ns}.org.{member_id}.inbox"
+
+    def for_tier(self, tier: str, level: TLP, target: str) -> str:
+        """The topic of a publication: an inbox ("@org"), a contributor or a general topic."""
+        if tier == "recipient":
+            return self.inbox(target.removeprefix("@"))
+        return self.contrib(level, target) if tier == "contributor" else self.share(level, target)
 
     def _sector_topic(self, kind: str, level: TLP, sector: str) -> str:
         if level not in SECTOR_TOPIC_LEVELS:
@@ -87,8 +101,9 @@ class Topics:
     def contrib_topics(self) -> list[str]:
         return [self.contrib(level, sector) for level in SECTOR_TOPIC_LEVELS for sector in (*SECTORS, ALL)]
 
-    def plan(self, settings: Settings) -> list[TopicSpec]:
-        """Every topic with its partitions and configuration, for `kizuna topics create`."""
+    def plan(self, settings: Settings, members: list[str] = ()) -> list[TopicSpec]:
+        """Every topic with its partitions and configuration, for `kizuna topics create`;
+        `members`: the member ids whose inboxes exist."""
         work = settings.partitions
         big = str(32 * 1024 * 1024)
         specs = [
@@ -112,4 +127,8 @@ class Topics:
                   for name in self.share_topics()]
         specs += [TopicSpec(name, 1, compacted, "every STIX 2.1 record with its status, for the contributor tier")
                   for name in self.contrib_topics()]
+        specs += [TopicSpec(self.inbox(member), 1, compacted, "records sent to this member by name (TLP:RED included)")
+                  for member in members]
+        specs.append(TopicSpec(self.audit, 1, {"retention.ms": "-1"},
+                               "which audience each record version reached, keyed by provider pseudonym"))
         return specs

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, KafkaError
 
+from streams import members
 from streams.kafka_io import Publisher, admin, create_topics
 from streams.records import feedback_codec, submission_codec
 from streams.settings import ROOT, Settings
@@ -73,9 +74,10 @@ class Hub:
         self.publisher = Publisher(settings, "integration-tests")
 
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
-               fmt: str = "auto", filename: str = "submission", flush: bool = True) -> str:
+               fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None) -> str:
         envelope = {"submission_id": str(uuid.uuid4()), "submitter": member, "received_at": int(time.time() * 1000),
-                    "format": fmt, "filename": filename, "tlp": tlp, "sectors": sectors or [], "payload": payload}
+                    "format": fmt, "filename": filename, "tlp": tlp, "sectors": sectors or [],
+                    "recipients": to or [], "payload": payload}
         self.publisher.send(self.topics.intake, submission_codec().encode(envelope), envelope["submission_id"].encode())
         if flush:
             self.publisher.flush_sync()
@@ -117,17 +119,24 @@ def namespace_env(namespace: str, workdir: Path, **settings: str) -> dict[str, s
     env = {**os.environ, "KIZUNA_NAMESPACE": namespace, "KIZUNA_METRICS_PORT": str(free_port()),
            "KIZUNA_WEB_PORT": str(free_port()), "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY,
            "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info",
-           "KIZUNA_MEMBERS_FILE": str(ROOT / "tests" / "fixtures" / "members.yaml"), "KIZUNA_WARNINGLISTS": "false"}
+           "KIZUNA_MEMBERS_FILE": str(MEMBERS_FILE), "KIZUNA_WARNINGLISTS": "false"}
     env.update({f"KIZUNA_{k.upper()}": v for k, v in settings.items()})
     return env
 
 
+MEMBERS_FILE = ROOT / "tests" / "fixtures" / "members.yaml"
+
+
+def member_ids() -> list[str]:
+    return [m.id for m in members.load(MEMBERS_FILE).members]
+
+
 def open_namespace(namespace: str, workdir: Path, partitions: int) -> Settings:
     settings = Settings(namespace=namespace, partitions=partitions, var_dir=workdir)
-    create_topics(settings, Topics(namespace).plan(settings))
+    create_topics(settings, Topics(namespace).plan(settings, member_ids()))
     return settings
 
 
 def drop_namespace(settings: Settings) -> None:
-    names = [spec.name for spec in Topics(settings.namespace).plan(settings)]
+    names = [spec.name for spec in Topics(settings.namespace).plan(settings, member_ids())]
     admin(settings).delete_topics(names, request_timeout=30)

@@ -16,7 +16,7 @@ import orjson
 from streams import metrics
 from streams.app import app, indicators_topic, settings, topics
 from streams.core.items import Problem, Reason
-from streams.core.merge import Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes
+from streams.core.merge import Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers
 from streams.core.normalize import rejection
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.kafka_io import Publisher
@@ -79,8 +79,13 @@ async def merge_agent(stream: Any) -> None:
                 pubs = changes(state, reputation.reliability, POLICY)
                 suppressed += not pubs
                 for pub in pubs:
-                    level, sector = pub.audience
-                    publisher.send(topics.for_tier(pub.tier, level, sector), encode(render(state, pub, HUB)), key)
+                    level, target = pub.audience
+                    topic = topics.for_tier(pub.tier, level, target)
+                    publisher.send(topic, encode(render(state, pub, HUB)), key)
+                    for provider in providers(state, pub.audience):  # where each provider's report went
+                        trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
+                                 "status": pub.status}
+                        publisher.send(topics.audit, orjson.dumps(trail), provider.encode())
                 published += pubs
                 mark_published(state, pubs)
                 learned += outcomes(state, pubs)

@@ -42,7 +42,9 @@ def process(raw: bytes) -> Normalized:
         return Normalized(rejections=[rejection(submission, reporter, submission["format"], problem)])
     parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
     metrics.SUBMISSIONS.labels(parsed.format).inc()
-    return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS)
+    return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS,
+                     named=member.name or member.id if member.consent_named else None,
+                     known_recipient=lambda org: REGISTRY.get(org) is not None)
 
 
 def publish(result: Normalized) -> None:

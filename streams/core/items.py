@@ -72,6 +72,7 @@ class Reason:
     RED_NEEDS_RECIPIENTS = "red-needs-recipients"
     UNKNOWN_SECTOR = "unknown-sector"
     UNKNOWN_MEMBER = "unknown-member"
+    UNKNOWN_RECIPIENT = "unknown-recipient"
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"
     EMPTY = "empty"

@@ -54,12 +54,14 @@ def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> 
     """
     if state is None:
         state = _new_state(record)
-    key = f"{batch['reporter']}|{record['tlp']}|{','.join(batch['sectors'])}"
+    recipients = batch.get("recipients") or []
+    key = f"{batch['reporter']}|{record['tlp']}|{','.join(batch['sectors'])}|{','.join(recipients)}"
     entry = state["evidence"].get(key)
     seen = batch["observed_at"]
     if entry is None:
         state["evidence"][key] = {
             "reporter": batch["reporter"], "tlp": record["tlp"], "sectors": list(batch["sectors"]),
+            "recipients": list(recipients), "named": batch.get("named"),
             "first": seen, "last": seen, "types": list(record["indicator_types"]), "body": record["body"],
         }
     else:
@@ -90,22 +92,35 @@ def fold_feedback(state: State, item: dict[str, Any]) -> bool:
     return True
 
 
+INBOX = "@"  # an audience "sector" of "@acme" is acme's inbox
+
+
 def audiences(state: State) -> set[Audience]:
-    """Each report reaches its own level on each of its sectors (or the whole community)."""
+    """Each report reaches its own level on each of its sectors (or the whole community),
+    or, when it names recipients, only their inboxes."""
     found = set()
     for entry in state["evidence"].values():
         level = TLP.from_slug(entry["tlp"])
-        for sector in entry["sectors"] or [ALL]:
-            found.add((level, sector))
+        targets = [INBOX + org for org in entry["recipients"]] or entry["sectors"] or [ALL]
+        found.update((level, target) for target in targets)
     return found
 
 
 def _visible_reports(state: State, audience: Audience) -> list[dict[str, Any]]:
-    level, sector = audience
+    level, target = audience
+    if target.startswith(INBOX):
+        org = target[len(INBOX):]
+        return [e for e in state["evidence"].values() if _RANK[e["tlp"]] <= level and org in e["recipients"]]
     return [
         e for e in state["evidence"].values()
-        if _RANK[e["tlp"]] <= level and (not e["sectors"] or (sector != ALL and sector in e["sectors"]))
+        if _RANK[e["tlp"]] <= level and not e["recipients"]
+        and (not e["sectors"] or (target != ALL and target in e["sectors"]))
     ]
+
+
+def providers(state: State, audience: Audience) -> list[str]:
+    """Pseudonyms of the members whose reports this audience sees (for the audit trail)."""
+    return sorted({e["reporter"] for e in _visible_reports(state, audience)})
 
 
 def _visible_feedback(state: State, level: TLP) -> list[dict[str, Any]]:
@@ -128,6 +143,7 @@ def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
         "reporter_count": len({e["reporter"] for e in reports}),
         "indicator_types": sorted({t for e in reports for t in e["types"]}),
         "body": next((e["body"] for e in reports if e["body"]), None),
+        "sources": sorted({e["named"] for e in reports if e["named"]}),  # providers who consented to be named
         "sightings": sum(f["count"] for f in feedback if f["kind"] == "sighting"),
         "false_positives": sum(f["count"] for f in feedback if f["kind"] == "false-positive"),
         "warned": bool(state["warned"]),
@@ -148,7 +164,7 @@ def _digest(shown: dict[str, Any], status: str) -> str:
 
 @dataclass(slots=True, frozen=True)
 class Publication:
-    tier: str  # "contributor" (kizuna.contrib.*) or "general" (kizuna.share.*)
+    tier: str  # "contributor" (kizuna.contrib.*), "general" (kizuna.share.*) or "recipient" (an inbox)
     audience: Audience
     view: dict[str, Any]
     status: str  # unconfirmed | confirmed | revoked
@@ -171,6 +187,12 @@ def changes(state: State, rel: Reliability, policy: Policy) -> list[Publication]
         shown = view(state, audience, rel)
         status = "confirmed" if shown["confidence"] >= policy.threshold else "unconfirmed"
         digest = _digest(shown, status)
+        if audience[1].startswith(INBOX):  # named recipients get it directly, whatever its status
+            last = state["published"].get(_key("recipient", audience))
+            if _moved(last, digest, shown, policy.step):
+                modified = shown["last_seen"] if last is None else max(shown["last_seen"], last["modified"] + 1)
+                out.append(Publication("recipient", audience, shown, status, modified, digest))
+            continue
         contrib = state["published"].get(_key("contributor", audience))
         general = state["published"].get(_key("general", audience))
         publish_contrib = _moved(contrib, digest, shown, policy.step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,8 +37,13 @@ class Normalized:
     feedback: list[dict[str, Any]] = field(default_factory=list)  # Feedback records from STIX Sightings
 
 
-def _scope(submission: dict[str, Any], member_tlp: str | None) -> tuple[TLP | None, list[str], Problem | None]:
+def _scope(submission: dict[str, Any], member_tlp: str | None,
+           known_recipient: Callable[[str], bool]) -> tuple[TLP | None, list[str], Problem | None]:
     """Submission-wide default level and sectors; an unknown one rejects all, never widens."""
+    unknown = [r for r in submission.get("recipients") or [] if not known_recipient(r)]
+    if unknown:
+        return None, [], Problem("envelope", Reason.UNKNOWN_RECIPIENT,
+                                 f"{len(unknown)} named recipient(s) are not members of this hub")
     default = None
     if submission.get("tlp") or member_tlp:
         default = parse_level(submission.get("tlp") or member_tlp)
@@ -67,12 +73,15 @@ def rejection(submission: dict[str, Any], reporter: str, fmt: str, problem: Prob
 
 
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
-              warnings: WarningIndex | None = None) -> Normalized:
-    """`member_tlp`: the member's default TLP, used when the submission names none."""
+              warnings: WarningIndex | None = None, named: str | None = None,
+              known_recipient: Callable[[str], bool] = lambda _: True) -> Normalized:
+    """`member_tlp`: the member's default TLP, used when the submission names none; `named`: its
+    display name if it consented to be named; `known_recipient`: is a named recipient a member."""
     out = Normalized()
-    default, sectors, problem = _scope(submission, member_tlp)
+    default, sectors, problem = _scope(submission, member_tlp, known_recipient)
+    recipients = sorted(set(submission.get("recipients") or []))
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
-                   "observed_at": submission["received_at"]}
+                   "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
         out.rejections.append(rejection(submission, reporter, parsed.format, problem))
         out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
@@ -83,9 +92,9 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
         if not levels:
             problem = Problem(item.where, Reason.NO_TLP, "no TLP marking, tag or --tlp; kizuna never guesses one")
-        elif max(levels) is TLP.RED:
+        elif max(levels) is TLP.RED and not recipients:
             problem = Problem(item.where, Reason.RED_NEEDS_RECIPIENTS,
-                              "TLP:RED is delivered only to named recipients, never to a sector")
+                              "TLP:RED is delivered only to named recipients (--to), never to a sector")
         else:
             problem = None
         if problem is not None:

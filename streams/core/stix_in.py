@@ -9,6 +9,7 @@ from stix2patterns.validator import validate as validate_pattern
 from streams.core import canonical
 from streams.core.canonical import InvalidValue
 from streams.core.items import Item, Parsed, Problem, Reason, Sighting
+from streams.core.scrub import scrub
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 # [type:path = 'value'] — the common case, canonicalised without the full pattern parser.
@@ -120,7 +121,7 @@ def _natural_key(obj: dict[str, Any]) -> str:
 
 
 def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
-    body = {k: v for k, v in obj.items() if k not in _HUB_OWNED and not k.startswith("x_")}
+    body = scrub({k: v for k, v in obj.items() if k not in _HUB_OWNED and not k.startswith("x_")})
     if "external_references" in body:
         refs = [r for r in body["external_references"] if isinstance(r, dict) and r.get("source_name") in _PUBLIC_SOURCES]
         if refs:

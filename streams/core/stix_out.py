@@ -12,8 +12,7 @@ from typing import Any
 import orjson
 
 from streams.core.canonical import object_id, pattern_for
-from streams.core.merge import Publication, State
-from streams.sectors import ALL
+from streams.core.merge import INBOX, Publication, State
 
 # The extension definition is in schemas/kizuna-extension.json; its id is derived, not random.
 EXTENSION_ID = "extension-definition--" + object_id("extension-definition", "kizuna-record/1").split("--")[1]
@@ -47,7 +46,7 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
     extension = {
         "extension_type": "property-extension",
         "tlp": level.slug,
-        "sector": sector if sector != ALL else "all",
+        "sector": "inbox" if sector.startswith(INBOX) else sector,
         "tier": pub.tier,
         "status": pub.status,
         "first_seen": timestamp(shown["first_seen"]),
@@ -57,6 +56,8 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
         "false_positives": shown["false_positives"],
         "warninglisted": shown["warned"],
     }
+    if shown["sources"]:
+        extension["sources"] = shown["sources"]
     if state["stix_type"] == "indicator":
         obj = {
             **common,

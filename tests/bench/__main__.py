@@ -42,28 +42,27 @@ def main() -> None:
     bootstrap = get_settings().bootstrap_servers
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking") as status:
-        work = Path(tmp)
-        status.update("ceiling: raw Kafka pass-through")
-        results["ceiling"] = run_ceiling(bootstrap, n)
-        for workers in (1, 2):
-            status.update(f"pipeline: {n} indicators, {workers} worker(s)")
-            results[f"pipeline_{workers}w"] = run_pipeline(n, work / f"p{workers}", workers=workers)
-        for rate in (1000, 5000):
-            status.update(f"latency at {rate}/s for {seconds} s")
-            results[f"latency_{rate}"] = run_latency(rate, seconds, work / f"l{rate}")
-        status.update("feedback: sightings absorbed and re-scored")
-        results["feedback"] = run_feedback(n * 2, n // 10, work / "feedback")
-        status.update("state: merge store size")
-        results["state"] = run_state(n * 5, work / "state")
-        if not args.skip_peer:
-            status.update("peer: IntelMQ collector -> parser -> deduplicator")
-            ensure_intelmq()
-            results["intelmq"] = run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench")
-    report(console, results)
     out = ROOT / "var" / "bench" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+
+    def measured(name: str, figures: dict[str, Any]) -> None:
+        results[name] = figures
+        out.write_text(json.dumps(results, indent=2))  # after every phase: a later failure keeps these
+        console.print(f"{name}: {json.dumps(figures)}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        measured("ceiling", run_ceiling(bootstrap, n))
+        for workers in (1, 2):
+            measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
+        for rate in (1000, 5000):
+            measured(f"latency_{rate}", run_latency(rate, seconds, work / f"l{rate}"))
+        measured("feedback", run_feedback(n * 2, n // 10, work / "feedback"))
+        measured("state", run_state(n * 5, work / "state"))
+        if not args.skip_peer:
+            ensure_intelmq()
+            measured("intelmq", run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench"))
+    report(console, results)
     console.print(f"results: {out}")
 
 
