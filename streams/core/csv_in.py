@@ -5,8 +5,7 @@ import csv
 import io
 
 from streams.core import canonical
-from streams.core.canonical import InvalidValue
-from streams.core.items import Item, Parsed, Problem, Reason
+from streams.core.items import Parsed, Problem, Reason, simple_indicator
 from streams.core.misp_in import ATTRIBUTE_KINDS
 from streams.tlp import parse_level
 
@@ -83,11 +82,5 @@ def _row(parsed: Parsed, row: list[str], line: str, value_col: int, type_col: in
         if level is None:
             parsed.problems.append(Problem(line, Reason.NO_TLP, f"unknown TLP {row[tlp_col][:40]!r}"))
             return
-    try:
-        kind, canonical_value = canonical.canonicalize(kind, value)
-    except InvalidValue as exc:
-        parsed.problems.append(Problem(line, Reason.INVALID_VALUE, str(exc)))
-        return
-    parsed.items.append(Item(id=canonical.indicator_id(kind, canonical_value), stix_type="indicator", where=line,
-                             tlp=level, observable=kind, value=canonical_value,
-                             pattern=canonical.pattern_for(kind, canonical_value)))
+    result = simple_indicator(kind, value, line, level)
+    (parsed.problems if isinstance(result, Problem) else parsed.items).append(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.core.canonical import InvalidValue, canonicalize, indicator_id
 from streams.tlp import TLP
 
 
@@ -17,7 +18,7 @@ class Item:
     tlp: TLP | None = None  # from the object's own markings or tags; None defers to the submission
     observable: str | None = None  # indicator kind, see canonical.PATTERN_PATHS; None for complex patterns
     value: str | None = None  # canonical value of a simple indicator
-    pattern: str | None = None
+    pattern: str | None = None  # complex STIX patterns only; simple ones follow from observable and value
     indicator_types: list[str] = field(default_factory=list)
     body: dict[str, Any] | None = None  # other properties of a non-indicator object
 
@@ -76,3 +77,13 @@ class Reason:
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"
     EMPTY = "empty"
+
+
+def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, types: list[str] | None = None) -> Item | Problem:
+    """A value of a known kind -> its canonical indicator item, or the problem with it."""
+    try:
+        kind, value = canonicalize(kind, raw)
+    except InvalidValue as exc:
+        return Problem(where, Reason.INVALID_VALUE, str(exc))
+    return Item(id=indicator_id(kind, value), stix_type="indicator", where=where, tlp=tlp, observable=kind,
+                value=value, indicator_types=types or [])

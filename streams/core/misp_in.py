@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.core import canonical
-from streams.core.canonical import InvalidValue
-from streams.core.items import Item, Parsed, Problem, Reason
+from streams.core.items import Parsed, Problem, Reason, simple_indicator
 from streams.tlp import TLP, most_restrictive, parse_level
 
 # MISP attribute type -> indicator kind. Composite types list one kind per part; None skips a part.
@@ -89,11 +87,5 @@ def _attribute(parsed: Parsed, attribute: dict[str, Any], where: str, inherited:
     for kind, part in zip(kinds, parts):
         if kind is None:
             continue
-        try:
-            kind, canonical_value = canonical.canonicalize(kind, part)
-        except InvalidValue as exc:
-            parsed.problems.append(Problem(where, Reason.INVALID_VALUE, str(exc)))
-            continue
-        parsed.items.append(Item(id=canonical.indicator_id(kind, canonical_value), stix_type="indicator", where=where,
-                                 tlp=level, observable=kind, value=canonical_value,
-                                 pattern=canonical.pattern_for(kind, canonical_value)))
+        result = simple_indicator(kind, part, where, level)
+        (parsed.problems if isinstance(result, Problem) else parsed.items).append(result)

@@ -113,7 +113,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
             "tlp": level.slug,
             "observable": item.observable,
             "value": item.value,
-            "pattern": None if item.observable else item.pattern,  # simple ones: derived from the value
+            "pattern": item.pattern,  # complex patterns only: simple ones are derived from the value
             "indicator_types": sorted(set(item.indicator_types)),
             "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
             "warninglists": warnings.match(item.observable, item.value) if warnings else [],

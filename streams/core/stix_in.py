@@ -7,8 +7,7 @@ from typing import Any
 from stix2patterns.validator import validate as validate_pattern
 
 from streams.core import canonical
-from streams.core.canonical import InvalidValue
-from streams.core.items import Item, Parsed, Problem, Reason, Sighting
+from streams.core.items import Item, Parsed, Problem, Reason, Sighting, simple_indicator
 from streams.core.scrub import scrub
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
@@ -93,12 +92,7 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
     types = [t for t in obj.get("indicator_types") or [] if isinstance(t, str)][:16]
     simple = simple_pattern(pattern)
     if simple:
-        try:
-            kind, value = canonical.canonicalize(*simple)
-        except InvalidValue as exc:
-            return Problem(where, Reason.INVALID_VALUE, str(exc))
-        return Item(id=canonical.indicator_id(kind, value), stix_type="indicator", where=where, observable=kind,
-                    value=value, pattern=canonical.pattern_for(kind, value), indicator_types=types)
+        return simple_indicator(*simple, where, types=types)
     try:
         errors = validate_pattern(pattern, ret_errs=True, print_errs=False)[1]
     except RecursionError:

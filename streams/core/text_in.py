@@ -69,8 +69,7 @@ def parse_text(text: str, max_items: int) -> Parsed:
         if len(parsed.items) >= max_items:
             parsed.problems.append(Problem(where, Reason.TOO_MANY, f"indicators after the first {max_items} were not read"))
             break
-        parsed.items.append(Item(id=item_id, stix_type="indicator", where=where, observable=kind, value=value,
-                                 pattern=canonical.pattern_for(kind, value)))
+        parsed.items.append(Item(id=item_id, stix_type="indicator", where=where, observable=kind, value=value))
     if not parsed.items and not parsed.problems:
         parsed.problems.append(Problem("text", Reason.EMPTY, "no indicators found in the text"))
     return parsed

@@ -16,7 +16,7 @@ from streams.core.formats import Limits, parse_submission
 from streams.core.merge import INBOX, Policy, changes, fold, mark_published
 from streams.core.normalize import normalize, pseudonym
 from streams.core.stix_out import encode, hub_identity_id, render
-from streams.sectors import ALL, SECTORS
+from streams.sectors import SECTORS
 from streams.tlp import TLP
 from streams.topics import Topics
 
