@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["report", "sighting", "confirm", "false-positive"]
 POSITIVE: frozenset[str] = frozenset({"report", "sighting", "confirm"})
@@ -47,8 +47,7 @@ class Weights:
 DEFAULT_WEIGHTS = Weights()
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(NamedTuple):  # a tuple: built for every signal of every view, on the hot path
     member: str  # pseudonym
     kind: Kind
     reliability: float  # E[Beta] of the member's reputation, 0..1
