@@ -182,8 +182,8 @@ def audit(
 
     settings = _settings()
     mine = pseudonym(settings.pseudonym_secret(), member).encode()
-    trails = [orjson.loads(value) for key, value in read_partition(settings, Topics(settings.namespace).audit, 0)
-              if key == mine]
+    trails = [trail for key, value in read_partition(settings, Topics(settings.namespace).audit, 0) if key == mine
+              for trail in orjson.loads(value)]
     if as_json:
         for trail in trails:
             sys.stdout.write(orjson.dumps(trail).decode() + "\n")

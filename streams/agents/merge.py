@@ -74,6 +74,7 @@ async def merge_agent(stream: Any) -> None:
                 elif fold_feedback(state, item):
                     states[key] = state
         published, suppressed, learned = [], 0, []
+        trails: dict[str, list[dict[str, Any]]] = {}  # provider pseudonym -> where its reports went
         for states in touched.values():
             for key, state in states.items():
                 pubs = changes(state, reputation.reliability, POLICY)
@@ -82,13 +83,15 @@ async def merge_agent(stream: Any) -> None:
                     level, target = pub.audience
                     topic = topics.for_tier(pub.tier, level, target)
                     publisher.send(topic, encode(render(state, pub, HUB)), key)
-                    for provider in providers(state, pub.audience):  # where each provider's report went
-                        trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
-                                 "status": pub.status}
-                        publisher.send(topics.audit, orjson.dumps(trail), provider.encode())
+                    trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
+                             "status": pub.status}
+                    for provider in providers(state, pub.audience):
+                        trails.setdefault(provider, []).append(trail)
                 published += pubs
                 mark_published(state, pubs)
                 learned += outcomes(state, pubs)
+        for provider, deliveries in trails.items():  # one audit message per provider and batch
+            publisher.send(topics.audit, orjson.dumps(deliveries), provider.encode())
         await publisher.flush()
         # The changelog says "published" only once the records are on their topics, and the
         # local store only once the changelog is: a crash in between replays the batch identically.
