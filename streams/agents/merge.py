@@ -16,7 +16,8 @@ import orjson
 from streams import metrics
 from streams.app import app, indicators_topic, settings, topics
 from streams.core.items import Problem, Reason
-from streams.core.merge import Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers
+from streams.core.merge import (Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers,
+                                upgrade)
 from streams.core.normalize import rejection
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.kafka_io import Publisher
@@ -63,10 +64,10 @@ async def merge_agent(stream: Any) -> None:
             batch = codec.decode(event.value)
             for record in batch["records"]:
                 key = record["id"].encode()
-                states[key] = fold(states.get(key) or store.get(key), record, batch)
+                states[key] = fold(states.get(key) or upgrade(store.get(key)), record, batch)
             for item in batch["feedback"]:
                 key = item["id"].encode()
-                state = states.get(key) or store.get(key)
+                state = states.get(key) or upgrade(store.get(key))
                 if state is None:
                     bad = _unknown(item)
                     publisher.send(topics.rejected, orjson.dumps(bad), bad["reporter"].encode())

@@ -47,6 +47,21 @@ def _new_state(record: dict[str, Any]) -> State:
     return state
 
 
+def upgrade(state: State | None) -> State | None:
+    """State written by an older kizuna, brought to this version's shape (defaults for what it lacked)."""
+    if state is None:
+        return None
+    for key, empty in (("evidence", {}), ("feedback", {}), ("warned", []), ("published", {}), ("credited", {})):
+        state.setdefault(key, empty)
+    for entry in state["evidence"].values():
+        entry.setdefault("recipients", [])
+        entry.setdefault("named", None)
+    for published in state["published"].values():
+        published.setdefault("confidence", 0)
+        published.setdefault("status", "unconfirmed")
+    return state
+
+
 def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> State:
     """Add one report to the state (new state if None). Idempotent.
 

@@ -138,3 +138,16 @@ def test_warning_listed_reports_count_against_the_reporter():
     events = outcomes(state, pubs)
     assert [(e["member"], e["alpha"], e["beta"]) for e in events] == [("m-a", 0, 1)]
     assert outcomes(state, []) == []
+
+
+def test_state_from_the_first_release_is_upgraded():
+    first_release = {"id": "indicator--1", "stix_type": "indicator", "observable": "domain-name",
+                     "value": "evil.example", "pattern": None,
+                     "evidence": {"m-a|green|": {"reporter": "m-a", "tlp": "green", "sectors": [], "first": T0,
+                                                 "last": T0, "types": [], "body": None}},
+                     "published": {"green/all": {"digest": "x", "modified": T0}}}
+    from streams.core.merge import upgrade
+
+    state = upgrade(first_release)
+    assert fold_feedback(state, feedback("m-b", at=T0 + 1))
+    assert [p.status for p in publish(state)] == ["confirmed", "confirmed"]
