@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka topics run up down status test test-unit bench eval-scoring clean
+.PHONY: help venv kafka topics run up down status test test-faults test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ status:  ## is the broker / worker running?
 
 test: venv  ## the whole suite against the real broker (started and stopped if not running)
 	deploy/with-kafka.sh $(BIN)/pytest
+
+test-faults: venv  ## the fault suite: workers killed mid-stream (longer than `make test`)
+	deploy/with-kafka.sh $(BIN)/pytest tests/fault -s
 
 test-unit: venv  ## unit tests only, no broker
 	$(BIN)/pytest tests/unit

@@ -74,8 +74,10 @@ class Hub:
         self.publisher = Publisher(settings, "integration-tests")
 
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
-               fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None) -> str:
-        envelope = {"submission_id": str(uuid.uuid4()), "submitter": member, "received_at": int(time.time() * 1000),
+               fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None,
+               received_at: int | None = None) -> str:
+        received_at = received_at or int(time.time() * 1000)
+        envelope = {"submission_id": str(uuid.uuid4()), "submitter": member, "received_at": received_at,
                     "format": fmt, "filename": filename, "tlp": tlp, "sectors": sectors or [],
                     "recipients": to or [], "payload": payload}
         self.publisher.send(self.topics.intake, submission_codec().encode(envelope), envelope["submission_id"].encode())
