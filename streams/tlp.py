@@ -37,8 +37,6 @@ class TLP(IntEnum):
 
 _SLUGS: dict[TLP, str] = {level: level.name.lower().replace("_", "-") for level in TLP}
 
-TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
-
 MARKING_IDS_V2: dict[TLP, str] = {
     TLP.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
     TLP.GREEN: "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
@@ -81,8 +79,3 @@ def from_marking_ref(ref: str) -> TLP | None:
 def most_restrictive(levels: list[TLP]) -> TLP | None:
     """A mix of markings resolves to the narrowest audience."""
     return max(levels) if levels else None
-
-
-def may_inform(evidence: TLP, view: TLP) -> bool:
-    """Evidence at `evidence` may shape what readers of `view` see (rule 2: never downward)."""
-    return evidence <= view

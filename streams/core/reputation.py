@@ -58,9 +58,6 @@ class Book:
     def contributions(self, member: str, now_ms: int, window_ms: int) -> int:
         return sum(count for at, count in self._activity.get(member, ()) if now_ms - window_ms <= at <= now_ms)
 
-    def members(self) -> set[str]:
-        return set(self._alpha) | set(self._beta) | set(self._activity)
-
 
 def standing(contributions: int, bar: int, pinned: str = "auto") -> str:
     """contributor when the member gave at least `bar` in the window, else general; an operator may pin it."""

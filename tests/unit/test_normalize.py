@@ -1,4 +1,5 @@
 from streams.core.items import Item, Parsed, Problem, Reason
+from streams.records import Rejection
 from streams.core.normalize import Normalized, batches, merge_partition, normalize, pseudonym
 from streams.tlp import TLP
 
@@ -62,6 +63,7 @@ def test_problems_become_rejections_with_where_and_reason():
     assert len(out.records) == 1
     assert out.rejections == [{"submission_id": "s-1", "reporter": "m-1", "where": "line 3", "code": "invalid-value",
                                "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z"}]
+    Rejection(**out.rejections[0])  # the documented contract of kizuna.rejected
 
 
 def test_batches_group_by_partition_and_size():

@@ -2,25 +2,27 @@ import json
 
 import pytest
 
-from streams.records import SCHEMA_DIR, NormalizedBatch, NormalizedRecord, Submission, batch_codec, submission_codec
+from streams.records import (SCHEMA_DIR, Feedback, FeedbackBatch, FeedbackRecord, NormalizedBatch, NormalizedRecord,
+                             Submission, batch_codec, submission_codec)
 
 AVRO_TYPES = {"string": str, "long": int, "bytes": bytes}
 
 
-def avro_fields(schema_file, record_name=None):
+def avro_fields(schema_file, array_field=None):
     schema = json.loads((SCHEMA_DIR / schema_file).read_text())
-    if record_name:
-        schema = next(f["type"]["items"] for f in schema["fields"] if f["name"] == "records")
+    if array_field:
+        schema = next(f["type"]["items"] for f in schema["fields"] if f["name"] == array_field)
     return {f["name"]: f for f in schema["fields"]}
 
 
 @pytest.mark.parametrize(
     ("model", "schema_file", "record_name"),
     [(Submission, "submission.avsc", None), (NormalizedRecord, "normalized_batch.avsc", "records"),
-     (NormalizedBatch, "normalized_batch.avsc", None)],
+     (FeedbackRecord, "normalized_batch.avsc", "feedback"), (NormalizedBatch, "normalized_batch.avsc", None),
+     (FeedbackBatch, "feedback.avsc", None), (Feedback, "feedback.avsc", "items")],
 )
 def test_models_agree_with_schemas(model, schema_file, record_name):
-    fields = avro_fields(schema_file, record_name)
+    fields = avro_fields(schema_file, record_name)  # record_name: the array field whose items are the record
     assert list(fields) == list(model.model_fields)
     for name, field in fields.items():
         nullable = isinstance(field["type"], list) and "null" in field["type"]

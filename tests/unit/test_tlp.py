@@ -1,6 +1,6 @@
 import pytest
 
-from streams.tlp import TLP, from_marking_ref, may_inform, most_restrictive, parse_level
+from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 
 @pytest.mark.parametrize(
@@ -24,11 +24,6 @@ def test_marking_ids_v1_and_v2():
 def test_mix_resolves_to_most_restrictive():
     assert most_restrictive([TLP.GREEN, TLP.AMBER, TLP.CLEAR]) is TLP.AMBER
     assert most_restrictive([]) is None
-
-
-def test_evidence_never_flows_down():
-    assert may_inform(TLP.GREEN, TLP.AMBER)
-    assert not may_inform(TLP.AMBER, TLP.GREEN)
 
 
 def test_slugs_are_topic_safe():
