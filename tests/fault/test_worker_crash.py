@@ -18,7 +18,6 @@ import pytest
 from confluent_kafka import Consumer
 
 from streams.core.canonical import indicator_id
-from streams.core.stix_out import EXTENSION_ID
 from streams.kafka_io import read_partition
 from streams.sectors import ALL
 from streams.tlp import TLP
