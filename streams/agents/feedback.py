@@ -11,7 +11,7 @@ import orjson
 from streams import members, metrics
 from streams.app import app, feedback_topic, indicators_topic, settings, topics
 from streams.core.feedback import validate
-from streams.core.items import Problem, Reason
+from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import merge_partition, pseudonym
 from streams.core.reputation import activity
 from streams.kafka_io import Publisher
@@ -20,12 +20,6 @@ from streams.records import batch_codec, feedback_codec
 SECRET = settings.pseudonym_secret()
 REGISTRY = members.load(settings.members_file)
 publisher = Publisher(settings, f"{settings.namespace}-feedback")
-
-
-def _rejection(feedback_id: str, reporter: str, problem: Problem, at: int) -> dict[str, Any]:
-    from streams.core.normalize import rejection
-
-    return rejection({"submission_id": feedback_id, "received_at": at}, reporter, "feedback", problem)
 
 
 def process(raws: list[bytes]) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
@@ -38,13 +32,13 @@ def process(raws: list[bytes]) -> tuple[dict[int, list[dict[str, Any]]], list[di
             items = codec.decode(raw)["items"]
         except Exception as exc:  # a writer that ignored the schema
             problem = Problem("feedback", Reason.MALFORMED, f"not a kizuna FeedbackBatch record ({type(exc).__name__})")
-            rejected.append(_rejection("unknown", "unknown", problem, now))
+            rejected.append(rejection("unknown", now, "unknown", "feedback", problem))
             continue
         for item in items:
             member = pseudonym(SECRET, item["member"])
             record, problem = validate(item, REGISTRY, member)
             if problem is not None:
-                rejected.append(_rejection(item["feedback_id"], member, problem, now))
+                rejected.append(rejection(item["feedback_id"], now, member, "feedback", problem))
             else:
                 valid.setdefault(merge_partition(record["id"], settings.partitions), []).append(record)
     return valid, rejected

@@ -15,10 +15,9 @@ import orjson
 
 from streams import metrics
 from streams.app import app, indicators_topic, settings, topics
-from streams.core.items import Problem, Reason
+from streams.core.items import Problem, Reason, rejection
 from streams.core.merge import (Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers,
                                 upgrade)
-from streams.core.normalize import rejection
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.kafka_io import Publisher
 from streams.records import batch_codec
@@ -45,8 +44,7 @@ async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
 def _unknown(item: dict[str, Any]) -> dict[str, Any]:
     problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNKNOWN_INDICATOR,
                       "no shared record has this id or value")
-    return rejection({"submission_id": item["feedback_id"], "received_at": item["observed_at"]}, item["member"],
-                     "feedback", problem)
+    return rejection(item["feedback_id"], item["observed_at"], item["member"], "feedback", problem)
 
 
 @app.agent(indicators_topic)

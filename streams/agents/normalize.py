@@ -12,8 +12,8 @@ import orjson
 from streams import members, metrics
 from streams.app import app, indicators_topic, intake_topic, settings, topics
 from streams.core.formats import Limits, parse_submission
-from streams.core.items import Problem, Reason
-from streams.core.normalize import Normalized, batches, normalize, pseudonym, rejection
+from streams.core.items import Problem, Reason, rejection
+from streams.core.normalize import Normalized, batches, normalize, pseudonym
 from streams.core.reputation import activity
 from streams.core.warninglists import load_misp
 from streams.kafka_io import Publisher
@@ -32,14 +32,14 @@ def process(raw: bytes) -> Normalized:
     try:
         submission = submission_codec().decode(raw)
     except Exception as exc:  # a writer that ignored the schema: nothing to attribute it to
-        envelope = {"submission_id": "unknown", "received_at": int(time.time() * 1000)}
         problem = Problem("envelope", Reason.MALFORMED, f"not a kizuna Submission record ({type(exc).__name__})")
-        return Normalized(rejections=[rejection(envelope, "unknown", "unknown", problem)])
+        return Normalized(rejections=[rejection("unknown", int(time.time() * 1000), "unknown", "unknown", problem)])
     reporter = pseudonym(SECRET, submission["submitter"])
     member = REGISTRY.get(submission["submitter"])
     if member is None:
         problem = Problem("envelope", Reason.UNKNOWN_MEMBER, "the submitter is not a member of this hub")
-        return Normalized(rejections=[rejection(submission, reporter, submission["format"], problem)])
+        return Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
+                                                submission["format"], problem)])
     parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
     metrics.SUBMISSIONS.labels(parsed.format).inc()
     return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS,

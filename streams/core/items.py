@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from streams.core.canonical import InvalidValue, canonicalize, indicator_id
@@ -87,3 +88,17 @@ def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, ty
         return Problem(where, Reason.INVALID_VALUE, str(exc))
     return Item(id=indicator_id(kind, value), stix_type="indicator", where=where, tlp=tlp, observable=kind,
                 value=value, indicator_types=types or [])
+
+
+def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:
+    """The record kizuna.rejected carries (streams.records.Rejection): pseudonymous, with where and why."""
+    received = datetime.fromtimestamp(received_at / 1000, tz=timezone.utc)
+    return {
+        "submission_id": submission_id,
+        "reporter": reporter,
+        "where": problem.where,
+        "code": problem.code,
+        "reason": problem.reason,
+        "format": fmt,
+        "received_at": received.isoformat().replace("+00:00", "Z"),
+    }

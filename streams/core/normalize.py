@@ -6,12 +6,11 @@ import hmac
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-from streams.core.items import Parsed, Problem, Reason
+from streams.core.items import Parsed, Problem, Reason, rejection
 from streams.core.warninglists import WarningIndex
 from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
@@ -59,19 +58,6 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
     return default, sorted(set(sectors)), None
 
 
-def rejection(submission: dict[str, Any], reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:
-    received = datetime.fromtimestamp(submission["received_at"] / 1000, tz=timezone.utc)
-    return {
-        "submission_id": submission["submission_id"],
-        "reporter": reporter,
-        "where": problem.where,
-        "code": problem.code,
-        "reason": problem.reason,
-        "format": fmt,
-        "received_at": received.isoformat().replace("+00:00", "Z"),
-    }
-
-
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
               warnings: WarningIndex | None = None, named: str | None = None,
               known_recipient: Callable[[str], bool] = lambda _: True) -> Normalized:
@@ -83,10 +69,10 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
-        out.rejections.append(rejection(submission, reporter, parsed.format, problem))
-        out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
+        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
+        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
         return out
-    out.rejections += [rejection(submission, reporter, parsed.format, p) for p in parsed.problems]
+    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
         levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
@@ -98,7 +84,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         else:
             problem = None
         if problem is not None:
-            out.rejections.append(rejection(submission, reporter, parsed.format, problem))
+            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
             continue
         level = max(levels)
         known = by_id.get(item.id)
