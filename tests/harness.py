@@ -142,3 +142,22 @@ def open_namespace(namespace: str, workdir: Path, partitions: int) -> Settings:
 def drop_namespace(settings: Settings) -> None:
     names = [spec.name for spec in Topics(settings.namespace).plan(settings, member_ids())]
     admin(settings).delete_topics(names, request_timeout=30)
+
+
+def read_all(settings: Settings, topic: str, expect: int, timeout: float = 180) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every record until `expect` distinct keys were seen and 5 s passed quietly."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"f-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    out, deadline, quiet = [], time.monotonic() + timeout, None
+    try:
+        while time.monotonic() < deadline:
+            batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
+            out += [(m.key(), m.value()) for m in batch]
+            if len({k for k, _ in out}) >= expect:
+                quiet = quiet or time.monotonic() + 5
+                if time.monotonic() > quiet:
+                    break
+    finally:
+        consumer.close()
+    return out

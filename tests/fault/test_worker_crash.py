@@ -11,46 +11,22 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 
 import orjson
 import pytest
-from confluent_kafka import Consumer
 
 from streams.core.canonical import indicator_id
 from streams.kafka_io import read_partition
 from streams.sectors import ALL
 from streams.tlp import TLP
-from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
+from tests.harness import read_all
 
 pytestmark = pytest.mark.fault
 SUBMISSIONS, PER_SUBMISSION = 60, 100
 
 
-def read_all(settings, topic: str, expect: int, timeout: float = 180) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"f-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    out, deadline, quiet = [], time.monotonic() + timeout, None
-    try:
-        while time.monotonic() < deadline:
-            batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
-            out += [(m.key(), m.value()) for m in batch]
-            if len({k for k, _ in out}) >= expect:
-                quiet = quiet or time.monotonic() + 5
-                if time.monotonic() > quiet:
-                    break
-    finally:
-        consumer.close()
-    return out
-
-
-def test_kill_9_three_times_loses_nothing(tmp_path):
-    namespace = "k" + uuid.uuid4().hex[:10]
-    settings = open_namespace(namespace, tmp_path, partitions=2)
-    worker = Worker(namespace_env(namespace, tmp_path / "w", store="rocksdb", partitions="2"), tmp_path / "worker.log")
-    worker.start()
-    hub = Hub(settings, worker)
+def test_kill_9_three_times_loses_nothing(hub):
+    settings, worker = hub.settings, hub.worker
     rng = random.Random(4)
     sent: dict[str, int] = {}  # value -> submission time
     done = threading.Event()
@@ -97,5 +73,3 @@ def test_kill_9_three_times_loses_nothing(tmp_path):
             assert entry["first"] == entry["last"] == at  # as a rebuild from the input would have it
     finally:
         done.wait(60)
-        worker.stop()
-        drop_namespace(settings)
