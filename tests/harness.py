@@ -93,6 +93,14 @@ class Hub:
         self.publisher.flush_sync()
         return item["feedback_id"]
 
+    def until(self, topic: str, done, timeout: float = 60.0) -> list[dict]:
+        """Records on `topic`, read again until `done(records)` holds (asynchronous effects)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.read(topic, expect=0, settle=0.5)
+            if done(records) or time.monotonic() > deadline:
+                return records
+
     def read(self, topic: str, expect: int, settle: float = 2.0, timeout: float = 45.0) -> list[dict]:
         """Every record on `topic`: waits for `expect`, then `settle` s more to catch any extra."""
         consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": f"t-{uuid.uuid4()}",
