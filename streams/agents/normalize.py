@@ -40,7 +40,13 @@ def process(raw: bytes) -> Normalized:
         problem = Problem("envelope", Reason.UNKNOWN_MEMBER, "the submitter is not a member of this hub")
         return Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
                                                 submission["format"], problem)])
-    parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
+    try:
+        parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
+    except Exception:  # a parser bug must not stop the stream: reject the submission, keep the evidence
+        log.exception("parser failed on submission %s", submission["submission_id"])
+        problem = Problem("submission", Reason.MALFORMED, "kizuna could not read this submission (parser error)")
+        return Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
+                                                submission["format"], problem)])
     metrics.SUBMISSIONS.labels(parsed.format).inc()
     return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS,
                      named=member.name or member.id if member.consent_named else None,

@@ -37,6 +37,15 @@ _SHAREABLE = frozenset({
 })
 
 
+def _strings(value: Any) -> list[str]:
+    """The strings of a list property; anything else (a bool, a dict ...) counts as none."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def simple_pattern(pattern: str) -> tuple[str, str] | None:
     """'[ipv4-addr:value = '1.2.3.4']' -> ('ipv4-addr', '1.2.3.4'); None if not that simple shape."""
     match = _SIMPLE.match(pattern.strip())
@@ -51,14 +60,13 @@ def simple_pattern(pattern: str) -> tuple[str, str] | None:
 
 
 def _marking_levels(obj: dict[str, Any], local: dict[str, TLP]) -> list[TLP]:
-    refs = list(obj.get("object_marking_refs") or [])
-    refs += [g.get("marking_ref") for g in obj.get("granular_markings") or [] if isinstance(g, dict)]
+    refs = _strings(obj.get("object_marking_refs"))
+    refs += [g["marking_ref"] for g in _dicts(obj.get("granular_markings")) if isinstance(g.get("marking_ref"), str)]
     levels = []
     for ref in refs:
-        if isinstance(ref, str):
-            level = local.get(ref) or from_marking_ref(ref)
-            if level is not None:
-                levels.append(level)
+        level = local.get(ref) or from_marking_ref(ref)
+        if level is not None:
+            levels.append(level)
     return levels
 
 
@@ -89,7 +97,7 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
         return Problem(where, Reason.INVALID_PATTERN, "the indicator has no pattern")
     if len(pattern) > 16384:
         return Problem(where, Reason.INVALID_PATTERN, f"the pattern is {len(pattern)} characters (limit 16384)")
-    types = [t for t in obj.get("indicator_types") or [] if isinstance(t, str)][:16]
+    types = _strings(obj.get("indicator_types"))[:16]
     simple = simple_pattern(pattern)
     if simple:
         return simple_indicator(*simple, where, types=types)
@@ -106,8 +114,8 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
 
 def _natural_key(obj: dict[str, Any]) -> str:
     """What makes two submitters' copies of an object the same object."""
-    for ref in obj.get("external_references") or []:
-        if isinstance(ref, dict) and ref.get("source_name") in _PUBLIC_SOURCES and ref.get("external_id"):
+    for ref in _dicts(obj.get("external_references")):
+        if ref.get("source_name") in _PUBLIC_SOURCES and ref.get("external_id"):
             return f"{ref['source_name']}:{str(ref['external_id']).upper()}"
     if isinstance(obj.get("name"), str) and obj["name"].strip():
         return "name:" + " ".join(obj["name"].lower().split())
@@ -117,14 +125,14 @@ def _natural_key(obj: dict[str, Any]) -> str:
 def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
     body = scrub({k: v for k, v in obj.items() if k not in _HUB_OWNED and not k.startswith("x_")})
     if "external_references" in body:
-        refs = [r for r in body["external_references"] if isinstance(r, dict) and r.get("source_name") in _PUBLIC_SOURCES]
+        refs = [r for r in _dicts(body["external_references"]) if r.get("source_name") in _PUBLIC_SOURCES]
         if refs:
             body["external_references"] = refs
         else:
             del body["external_references"]
     for key in ("object_refs", "sample_refs", "operating_system_refs"):
         if isinstance(body.get(key), list):
-            body[key] = [ids[r] for r in body[key] if r in ids]
+            body[key] = [ids[r] for r in body[key] if isinstance(r, str) and r in ids]
             if not body[key]:
                 del body[key]
     return body
@@ -204,7 +212,9 @@ def parse_stix(document: Any) -> Parsed:
             _sighting(parsed, obj, where, levels, ids)
             continue
         if stix_type == "relationship":
-            source, target = ids.get(obj.get("source_ref")), ids.get(obj.get("target_ref"))
+            source_ref, target_ref = obj.get("source_ref"), obj.get("target_ref")
+            source = ids.get(source_ref) if isinstance(source_ref, str) else None
+            target = ids.get(target_ref) if isinstance(target_ref, str) else None
             if not source or not target:
                 parsed.problems.append(Problem(where, Reason.DANGLING_REF,
                                                "the relationship points at an object not shared in this bundle"))
@@ -214,6 +224,7 @@ def parse_stix(document: Any) -> Parsed:
             item_id = canonical.object_id("relationship", f"{source}|{kind}|{target}")
         else:
             body = _body(obj, ids)
-            item_id = ids.get(obj.get("id")) or canonical.object_id(stix_type, _natural_key(obj))
+            own_id = obj.get("id")
+            item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
         parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body))
     return parsed
