@@ -3,21 +3,16 @@ import pytest
 from streams.settings import ConfigError, Settings, get_settings
 
 
-def test_bad_config_names_the_variable(monkeypatch):
-    monkeypatch.setenv("KIZUNA_PARTITIONS", "zero")
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [("KIZUNA_PARTITIONS", "zero", "KIZUNA_PARTITIONS"), ("KIZUNA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
+     ("KIZUNA_STORE", "redis", "KIZUNA_STORE")],
+)
+def test_bad_config_names_the_variable(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
     try:
-        with pytest.raises(ConfigError, match="KIZUNA_PARTITIONS"):
-            get_settings()
-    finally:
-        get_settings.cache_clear()
-
-
-def test_bad_bootstrap_servers(monkeypatch):
-    monkeypatch.setenv("KIZUNA_BOOTSTRAP_SERVERS", "localhost")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(ConfigError, match="host:port"):
+        with pytest.raises(ConfigError, match=message):
             get_settings()
     finally:
         get_settings.cache_clear()
