@@ -169,3 +169,18 @@ def read_all(settings: Settings, topic: str, expect: int, timeout: float = 180) 
     finally:
         consumer.close()
     return out
+
+
+def standalone(doc: str, run, **defaults) -> None:
+    """Run one benchmark from the command line: `--name value` per keyword of `run`, a scratch
+    directory as `workdir`, the figures printed as JSON."""
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc)
+    for name, default in defaults.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(run(workdir=Path(tmp), **vars(args)), indent=2))

@@ -78,13 +78,6 @@ def run_feedback(n: int, indicators_count: int, workdir: Path, workers: int = 2,
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-    import tempfile
+    from tests.harness import standalone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--indicators", type=int, default=20_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run_feedback(args.n, args.indicators, Path(tmp)), indent=2))
+    standalone(__doc__, run_feedback, n=100_000, indicators_count=20_000)

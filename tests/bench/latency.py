@@ -92,13 +92,6 @@ def run_latency(rate: int, seconds: float, workdir: Path, workers: int = 2, part
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-    import tempfile
+    from tests.harness import standalone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run_latency(args.rate, args.seconds, Path(tmp)), indent=2))
+    standalone(__doc__, run_latency, rate=5000, seconds=60.0)

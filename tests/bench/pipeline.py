@@ -82,13 +82,6 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-    import tempfile
+    from tests.harness import standalone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run_pipeline(args.n, Path(tmp), workers=args.workers), indent=2))
+    standalone(__doc__, run_pipeline, n=200_000, workers=1)

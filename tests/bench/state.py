@@ -46,12 +46,6 @@ def run_state(n: int, workdir: Path, chunk: int = 10_000) -> dict:
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-    import tempfile
+    from tests.harness import standalone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=1_000_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run_state(args.n, Path(tmp)), indent=2))
+    standalone(__doc__, run_state, n=1_000_000)
