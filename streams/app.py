@@ -9,9 +9,24 @@ from streams.topics import Topics
 settings = get_settings()
 topics = Topics(settings.namespace)
 
+
+def _credentials() -> faust.SASLCredentials | None:
+    """The worker's SCRAM login for aiokafka (librdkafka clients use streams.kafka_io.client_config)."""
+    if settings.kafka_security == "plaintext":
+        return None
+    context = None
+    if settings.kafka_security == "sasl_ssl":
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(settings.kafka_ca_file) if settings.kafka_ca_file else None)
+    return faust.SASLCredentials(username=settings.kafka_user, password=settings.kafka_secret(),
+                                 mechanism="SCRAM-SHA-512", ssl_context=context)
+
+
 app = faust.App(
     topics.worker_group,
     broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
+    broker_credentials=_credentials(),
     store="memory://",  # merge state is kept by streams/state.py, not Faust tables
     value_serializer="raw",
     key_serializer="raw",

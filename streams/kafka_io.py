@@ -8,6 +8,7 @@ so offsets are never committed past unpublished output (at-least-once).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,27 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.settings import Settings
-from streams.topics import TopicSpec
+from streams.topics import Topics, TopicSpec
+
+
+def client_config(settings: Settings, member: str | None = None) -> dict[str, Any]:
+    """librdkafka settings to reach the brokers as this process (`member=None`) or as a member,
+    with the credentials the hub issued to it. Every client is built from this."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers}
+    if settings.kafka_security == "plaintext":
+        return config
+    if member is None:
+        user, password = settings.kafka_user, settings.kafka_secret()
+    else:
+        from streams import credentials
+
+        creds = credentials.load(settings, member)
+        user, password = creds.kafka_user, creds.kafka_password
+    config.update({"security.protocol": settings.kafka_security.upper(), "sasl.mechanism": "SCRAM-SHA-512",
+                   "sasl.username": user, "sasl.password": password})
+    if settings.kafka_ca_file is not None:
+        config["ssl.ca.location"] = str(settings.kafka_ca_file)
+    return config
 
 
 class DeliveryFailed(RuntimeError):
@@ -25,9 +46,9 @@ class DeliveryFailed(RuntimeError):
 class Publisher:
     """One librdkafka producer per worker, with delivery errors surfaced at flush."""
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, member: str | None = None) -> None:
         self._producer = Producer({
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, member),
             "client.id": client_id,
             "linger.ms": settings.producer_linger_ms,
             "batch.size": 1_000_000,
@@ -72,7 +93,7 @@ class Publisher:
 
 
 def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    return AdminClient(client_config(settings))
 
 
 def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str], list[str]]:
@@ -96,17 +117,32 @@ def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str]
     return created, sorted(s.name for s in specs if s.name in existing)
 
 
+_ELECTING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float = 15.0) -> tuple[int, int]:
+    """Low and high offsets, waiting out a leader election (a topic created a moment ago)."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=15)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _ELECTING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_partition(settings: Settings, topic: str, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
     """Every (key, value) of one partition from the start to the current end (state recovery)."""
     consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap_servers,
-        "group.id": f"{settings.namespace}-recovery",
+        **client_config(settings),
+        "group.id": Topics(settings.namespace).recovery_group,
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "fetch.queue.backoff.ms": 10,  # librdkafka pauses 1 s at 100k queued records by default
     })
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        low, high = _watermarks(consumer, TopicPartition(topic, partition))
         if high <= low:
             return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])

@@ -6,16 +6,18 @@ pseudonyms (streams.core.normalize.pseudonym).
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from streams.sectors import canonical_sector
 from streams.settings import ConfigError
-from streams.tlp import parse_level
+from streams.tlp import TLP, parse_level
 
 Tier = Literal["auto", "contributor", "general"]
 
@@ -28,6 +30,8 @@ class Member(BaseModel):
                                            "contributor or general: pinned by the operator.")
     default_tlp: str | None = Field(None, description="TLP for submissions and feedback that carry none.")
     consent_named: bool = Field(False, description="May records name this member as their source?")
+    max_tlp: str = Field("amber-strict", validate_default=True, description="Highest TLP of the sector topics this member is entitled to read "
+                                                     "(clear, green, amber, amber+strict); RED only ever reaches inboxes.")
 
     @field_validator("sectors")
     @classmethod
@@ -47,6 +51,18 @@ class Member(BaseModel):
             raise ValueError(f"unknown TLP {value!r}")
         return value
 
+    @field_validator("max_tlp")
+    @classmethod
+    def _max_tlp(cls, value: str) -> str:
+        level = parse_level(value)
+        if level is None or level == TLP.RED:
+            raise ValueError(f"max_tlp must be clear, green, amber or amber+strict, not {value!r}")
+        return level.slug
+
+    @property
+    def clearance(self) -> TLP:
+        return TLP.from_slug(self.max_tlp)
+
 
 class Registry(BaseModel):
     members: list[Member]
@@ -54,14 +70,43 @@ class Registry(BaseModel):
     def get(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
 
+    def by_alias(self, alias: Callable[[str], str]) -> dict[str, str]:
+        """pseudonym -> member id, to deliver members their own rejections and audit trail; computed once."""
+        if self._aliases is None:
+            self._aliases = {alias(m.id): m.id for m in self.members}
+        return self._aliases
 
-@lru_cache(maxsize=8)
+    _aliases: dict[str, str] | None = PrivateAttr(None)
+
+
 def load(path: Path) -> Registry:
-    """The registry at `path`; raises ConfigError naming the file and the problem."""
+    """The registry at `path` as it is now (re-read when the file changes, so `kizuna members add`
+    reaches running workers); raises ConfigError naming the file and the problem."""
     try:
-        data = yaml.safe_load(path.read_text())
-        return Registry.model_validate(data or {"members": []})
+        stamp = os.stat(path).st_mtime_ns
     except FileNotFoundError:
         raise ConfigError(f"members file {path} not found (KIZUNA_MEMBERS_FILE)") from None
+    return _parse(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _parse(path: Path, stamp: int) -> Registry:
+    try:
+        data = yaml.safe_load(path.read_text())
+        registry = Registry.model_validate(data or {"members": []})
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"members file {path}: {exc}") from None
+    ids = [m.id for m in registry.members]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"members file {path}: member ids must be unique")
+    return registry
+
+
+def save(path: Path, registry: Registry) -> None:
+    """Write the registry back (atomically); comments other than the header are not kept."""
+    header = "# Members of this hub (KIZUNA_MEMBERS_FILE), managed with `kizuna members add|remove`.\n"
+    body = yaml.safe_dump({"members": [m.model_dump(exclude_defaults=True) for m in registry.members]},
+                          sort_keys=False, allow_unicode=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(header + body)
+    temporary.replace(path)

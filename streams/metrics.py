@@ -1,10 +1,33 @@
-"""Prometheus metrics of the workers. Labels carry stage, format, TLP, sector, reason: never
-indicator values or member names (DESIGN rule 5)."""
+"""Prometheus metrics of the workers and connectors, served on `/metrics`.
+
+Labels carry stage, format, type, TLP, sector, tier, reason, kind: never indicator values
+or member names (DESIGN rule 5). An inbox is a member's, so records published to one are
+counted under the sector label "inbox", never "@<member>". The dashboards in
+deploy/grafana/ and the alerts in deploy/prometheus/ are written against these names.
+"""
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake", ["format"])
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+from streams import members
+from streams.core.merge import INBOX
+from streams.core.normalize import pseudonym
+from streams.sectors import ALL
+
+if TYPE_CHECKING:
+    from streams.core.reputation import Book
+    from streams.settings import Settings
+
+STAGES = ("normalize", "feedback", "merge")
+WINDOWS = {"1d": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+
+SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake and parsed", ["format"])
+OBJECTS_IN = Counter("kizuna_objects_in_total", "Usable objects found in submissions", ["format"])
 NORMALIZED = Counter("kizuna_records_normalized_total", "Objects normalised into records", ["stix_type"])
 REJECTIONS = Counter("kizuna_rejections_total", "Items rejected to kizuna.rejected", ["reason"])
 MERGED = Counter("kizuna_merge_objects_total", "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
@@ -14,15 +37,77 @@ STATUS = Counter("kizuna_general_versions_total", "Versions published to general
 CONFIDENCE = Histogram("kizuna_published_confidence", "Confidence of published record versions", ["tlp"],
                        buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100))
 LATENCY = Histogram(
-    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker", ["tlp"],
+    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker", ["tlp", "sector"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 STAGE_SECONDS = Histogram(
-    "kizuna_stage_seconds", "Processing time of one message per stage", ["stage"],
+    "kizuna_stage_seconds", "Processing time of one batch per stage", ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )
+CONSUMER_LAG = Gauge("kizuna_consumer_lag", "Messages not yet consumed, summed over the groups of a kind "
+                     "(worker, hub, member) per topic; member topics as <ns>.org.*.<kind>", ["group_kind", "topic"])
+LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds", "When consumer lag was last read from the brokers")
+
+# For connectors (the TAXII server): endpoint is the route template, never a path with ids in it.
+TAXII_REQUESTS = Counter("kizuna_taxii_requests_total", "TAXII requests answered", ["endpoint", "status"])
+TAXII_SECONDS = Histogram("kizuna_taxii_request_seconds", "TAXII request handling time", ["endpoint"],
+                          buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+# Every stage has its series from the start, so "no batch for an hour" is measurable after a restart.
+for _stage in STAGES:
+    STAGE_SECONDS.labels(_stage)
 
 
-def serve(port: int) -> None:
-    if port:
-        start_http_server(port)
+def sector_label(target: str) -> str:
+    """The `sector` label of a publication's target: the sector, or "inbox" for a member's inbox."""
+    return "inbox" if target.startswith(INBOX) else target
+
+
+def contributing_members(registry: members.Registry, contributions: Callable[[str], int]) -> dict[str, int]:
+    """Members with at least one contribution, per sector they belong to; `all`: every member.
+    `contributions(member_id)` counts one member's contributions in the window at hand."""
+    out = {ALL: 0}
+    for member in registry.members:
+        if contributions(member.id) > 0:
+            out[ALL] += 1
+            for sector in member.sectors:
+                if sector != ALL:
+                    out[sector] = out.get(sector, 0) + 1
+    return out
+
+
+class ContributorsCollector:
+    """`kizuna_contributing_members{sector, window}`, counted from the worker's reputation book when
+    Prometheus scrapes: a count per sector, never who."""
+
+    def __init__(self, book: Book, settings: Settings) -> None:
+        self.book, self.settings = book, settings
+        self.secret = settings.pseudonym_secret()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("kizuna_contributing_members",
+                                   "Members that submitted or gave feedback in the window, per sector (all: every member)",
+                                   labels=["sector", "window"])
+        registry, now = members.load(self.settings.members_file), int(time.time() * 1000)
+        for window, span in WINDOWS.items():
+            counts = contributing_members(
+                registry, lambda member: self.book.contributions(pseudonym(self.secret, member), now, span))
+            for sector, count in sorted(counts.items()):
+                family.add_metric([sector, window], count)
+        yield family
+
+
+def count_contributors(book: Book, settings: Settings) -> None:
+    REGISTRY.register(ContributorsCollector(book, settings))
+
+
+def serve(port: int, lag_of: Settings | None = None) -> None:
+    """Serve /metrics on `port` (0: not at all); with `lag_of`, also the consumer lag of that
+    namespace's groups, read in the background (streams.lag)."""
+    if not port:
+        return
+    start_http_server(port)
+    if lag_of is not None:
+        from streams.lag import LagMonitor
+
+        LagMonitor(lag_of).start()

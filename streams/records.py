@@ -31,6 +31,7 @@ class Submission(BaseModel):
     sectors: list[str] = Field(default_factory=list)
     recipients: list[str] = Field(default_factory=list)
     payload: bytes
+    signature: bytes | None = Field(None, description="HMAC-SHA256 by the member's signing key.")
 
 
 class NormalizedRecord(BaseModel):
@@ -74,6 +75,7 @@ class Feedback(BaseModel):
     count: int = 1
     tlp: str | None = None
     observed_at: int = Field(description="Epoch milliseconds.")
+    signature: bytes | None = Field(None, description="HMAC-SHA256 by the member's signing key.")
 
 
 class FeedbackBatch(BaseModel):

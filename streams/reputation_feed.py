@@ -13,8 +13,10 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from streams.core.reputation import Book, Event
+from streams.kafka_io import client_config
 from streams.settings import Settings
 from streams.tlp import TLP
+from streams.topics import Topics
 
 
 class ReputationFeed:
@@ -30,8 +32,8 @@ class ReputationFeed:
             threading.Thread(target=self._follow, name="reputation-feed", daemon=True).start()
 
     def _follow(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers,
-                             "group.id": f"{self.settings.namespace}-reputation-feed", "enable.auto.commit": False,
+        consumer = Consumer({**client_config(self.settings),
+                             "group.id": Topics(self.settings.namespace).reputation_group, "enable.auto.commit": False,
                              "fetch.queue.backoff.ms": 10})
         partitions = consumer.list_topics(self.topic, timeout=30).topics[self.topic].partitions
         consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
         description="Prefix of every topic and consumer group; tests use their own.",
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
+    kafka_security: Literal["sasl_plaintext", "sasl_ssl", "plaintext"] = Field(
+        "sasl_plaintext", description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without auth.")
+    kafka_user: str = Field("admin", pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                            description="This process's SCRAM user: admin for setup, <namespace>-hub for workers.")
+    kafka_password: SecretStr | None = Field(
+        None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the local setup).")
+    kafka_ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (sasl_ssl).")
+    credentials_file: Path | None = Field(
+        None, description="A member's credentials file issued by `kizuna members add`, on the member's own machine.")
     var_dir: Path = Field(ROOT / "var", description="Local state: broker data, merge state, secrets.")
     partitions: int = Field(4, ge=1, le=256, description="Partitions of the work topics; the worker scale-out limit.")
     pseudonym_key: SecretStr | None = Field(
@@ -62,6 +71,21 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.var_dir / "secrets"
+
+    def kafka_secret(self) -> str:
+        """Password of `kafka_user`: the setting, else the local file the setup wrote."""
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        path = self.secrets_dir / "kafka" / f"{self.kafka_user}.password"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            raise ConfigError(f"no password for Kafka user {self.kafka_user!r}: set KIZUNA_KAFKA_PASSWORD "
+                              f"or create {path} (`make kafka` does for the local admin)") from None
 
     @property
     def state_dir(self) -> Path:

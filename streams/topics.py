@@ -67,11 +67,38 @@ class Topics:
         """Contributor tier's topic: every record as soon as it arrives, with its status."""
         return self._sector_topic("contrib", level, sector)
 
-    def inbox(self, member_id: str) -> str:
-        """One member's inbox: records sent to it by name, TLP:RED included."""
+    def member_prefix(self, member_id: str) -> str:
+        """Prefix of one member's own topics and consumer groups: one prefixed ACL grants them all."""
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", member_id):
             raise ValueError(f"member id {member_id!r} cannot name a topic")
-        return f"{self.ns}.org.{member_id}.inbox"
+        return f"{self.ns}.org.{member_id}."
+
+    def inbox(self, member_id: str) -> str:
+        """One member's inbox: records sent to it by name, TLP:RED included."""
+        return self.member_prefix(member_id) + "inbox"
+
+    def member_rejected(self, member_id: str) -> str:
+        """One member's own rejections (kizuna.rejected has everyone's, for the hub only)."""
+        return self.member_prefix(member_id) + "rejected"
+
+    def member_audit(self, member_id: str) -> str:
+        """Where one member's own submissions went (kizuna.audit has everyone's, for the hub only)."""
+        return self.member_prefix(member_id) + "audit"
+
+    def member_topics(self, member_id: str) -> list[str]:
+        return [self.inbox(member_id), self.member_rejected(member_id), self.member_audit(member_id)]
+
+    def member_group_prefix(self, member_id: str) -> str:
+        """Consumer groups of a member's own clients start with this."""
+        return self.member_prefix(member_id)
+
+    def hub_group(self, purpose: str) -> str:
+        """Consumer group of a hub-side connector (TAXII store, exports run by the operator)."""
+        return f"{self.ns}.hub.{purpose}"
+
+    @property
+    def hub_group_prefix(self) -> str:
+        return f"{self.ns}.hub."
 
     def for_tier(self, tier: str, level: TLP, target: str) -> str:
         """The topic of a publication: an inbox ("@org"), a contributor or a general topic."""
@@ -89,6 +116,20 @@ class Topics:
     @property
     def worker_group(self) -> str:
         return f"{self.ns}-worker"
+
+    @property
+    def recovery_group(self) -> str:
+        """Reads a changelog partition to rebuild merge state (assigned, never commits)."""
+        return f"{self.ns}-recovery"
+
+    @property
+    def reputation_group(self) -> str:
+        return f"{self.ns}-reputation-feed"
+
+    @property
+    def hub_groups(self) -> list[str]:
+        """The workers' own consumer groups (exact names: a prefix would reach other namespaces)."""
+        return [self.worker_group, self.recovery_group, self.reputation_group]
 
     @property
     def faust_leader(self) -> str:
@@ -127,8 +168,14 @@ class Topics:
                   for name in self.share_topics()]
         specs += [TopicSpec(name, 1, compacted, "every STIX 2.1 record with its status, for the contributor tier")
                   for name in self.contrib_topics()]
-        specs += [TopicSpec(self.inbox(member), 1, compacted, "records sent to this member by name (TLP:RED included)")
-                  for member in members]
+        for member in members:
+            specs += [
+                TopicSpec(self.inbox(member), 1, compacted, "records sent to this member by name (TLP:RED included)"),
+                TopicSpec(self.member_rejected(member), 1, {"retention.ms": str(30 * DAY_MS)},
+                          "this member's own rejections, with the reason and where"),
+                TopicSpec(self.member_audit(member), 1, {"retention.ms": "-1"},
+                          "which audience each version of this member's records reached"),
+            ]
         specs.append(TopicSpec(self.audit, 1, {"retention.ms": "-1"},
                                "which audience each record version reached, keyed by provider pseudonym"))
         return specs

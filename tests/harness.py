@@ -14,10 +14,12 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, KafkaError
 
-from streams import members
-from streams.kafka_io import Publisher, admin, create_topics
+from streams import access, credentials, members
+from streams.core.signing import member_key, sign_feedback
+from streams.intake import envelope, feedback_item
+from streams.kafka_io import Publisher, admin, client_config, create_topics
 from streams.records import feedback_codec, submission_codec
-from streams.settings import ROOT, Settings
+from streams.settings import ROOT, Settings, get_settings
 from streams.topics import Topics
 
 PSEUDONYM_KEY = "integration-test-key"
@@ -73,22 +75,27 @@ class Hub:
         self.worker = worker
         self.publisher = Publisher(settings, "integration-tests")
 
+    def key(self, member: str) -> bytes:
+        """The member's signing key, as the hub issued it."""
+        return member_key(self.settings.pseudonym_secret(), self.settings.namespace, member)
+
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
                fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None,
                received_at: int | None = None) -> str:
-        received_at = received_at or int(time.time() * 1000)
-        envelope = {"submission_id": str(uuid.uuid4()), "submitter": member, "received_at": received_at,
-                    "format": fmt, "filename": filename, "tlp": tlp, "sectors": sectors or [],
-                    "recipients": to or [], "payload": payload}
-        self.publisher.send(self.topics.intake, submission_codec().encode(envelope), envelope["submission_id"].encode())
+        """A signed submission, sent with the admin's producer (one connection for every member)."""
+        record = envelope(member, payload, fmt, filename, tlp, sectors or [], to or [], self.key(member), received_at)
+        self.publisher.send(self.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
         if flush:
             self.publisher.flush_sync()
-        return envelope["submission_id"]
+        return record["submission_id"]
+
+    def signed_feedback(self, indicator: str, member: str, kind: str = "sighting", count: int = 1,
+                        tlp: str | None = "green") -> dict:
+        return feedback_item(member, indicator, kind, count, tlp, self.key(member))
 
     def feedback(self, indicator: str, member: str, kind: str = "sighting", count: int = 1,
                  tlp: str | None = "green") -> str:
-        item = {"feedback_id": str(uuid.uuid4()), "member": member, "kind": kind, "indicator": indicator,
-                "count": count, "tlp": tlp, "observed_at": int(time.time() * 1000)}
+        item = self.signed_feedback(indicator, member, kind, count, tlp)
         self.publisher.send(self.topics.feedback, feedback_codec().encode({"items": [item]}), item["feedback_id"].encode())
         self.publisher.flush_sync()
         return item["feedback_id"]
@@ -103,7 +110,7 @@ class Hub:
 
     def read(self, topic: str, expect: int, settle: float = 2.0, timeout: float = 45.0) -> list[dict]:
         """Every record on `topic`: waits for `expect`, then `settle` s more to catch any extra."""
-        consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": f"t-{uuid.uuid4()}",
+        consumer = Consumer({**client_config(self.settings), "group.id": f"t-{uuid.uuid4()}",
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})
         consumer.subscribe([topic])
         records: list[dict] = []
@@ -124,12 +131,15 @@ class Hub:
         return records
 
 
-def namespace_env(namespace: str, workdir: Path, **settings: str) -> dict[str, str]:
-    """Environment of a worker in its own namespace, ports and state directory."""
-    env = {**os.environ, "KIZUNA_NAMESPACE": namespace, "KIZUNA_METRICS_PORT": str(free_port()),
+def namespace_env(hub: Settings, workdir: Path, **settings: str) -> dict[str, str]:
+    """Environment of a worker of the namespace `open_namespace` made: its own login, ports and state."""
+    principal = credentials.hub_principal(hub.namespace)
+    password = (hub.secrets_dir / "kafka" / f"{principal}.password").read_text().strip()
+    env = {**os.environ, "KIZUNA_NAMESPACE": hub.namespace, "KIZUNA_METRICS_PORT": str(free_port()),
            "KIZUNA_WEB_PORT": str(free_port()), "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY,
-           "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info",
-           "KIZUNA_MEMBERS_FILE": str(MEMBERS_FILE), "KIZUNA_WARNINGLISTS": "false"}
+           "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info", "KIZUNA_KAFKA_USER": principal,
+           "KIZUNA_KAFKA_PASSWORD": password, "KIZUNA_MEMBERS_FILE": str(hub.members_file),
+           "KIZUNA_WARNINGLISTS": "false"}
     env.update({f"KIZUNA_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -141,20 +151,32 @@ def member_ids() -> list[str]:
     return [m.id for m in members.load(MEMBERS_FILE).members]
 
 
-def open_namespace(namespace: str, workdir: Path, partitions: int) -> Settings:
-    settings = Settings(namespace=namespace, partitions=partitions, var_dir=workdir)
-    create_topics(settings, Topics(namespace).plan(settings, member_ids()))
+def open_namespace(namespace: str, workdir: Path, partitions: int, members_file: Path = MEMBERS_FILE) -> Settings:
+    """A namespace as `kizuna setup` makes it: topics, the hub's login, members' credentials and ACLs.
+    The settings returned are the broker admin's, with this namespace's secrets under `workdir`."""
+    settings = Settings(namespace=namespace, partitions=partitions, var_dir=workdir, pseudonym_key=PSEUDONYM_KEY,
+                        members_file=members_file, kafka_password=get_settings().kafka_secret())
+    registry = members.load(members_file)
+    create_topics(settings, Topics(namespace).plan(settings, [m.id for m in registry.members]))
+    client = admin(settings)
+    access.ensure_hub(settings, client)
+    access.sync(settings, client, registry, access.standings(settings, registry))
     return settings
 
 
 def drop_namespace(settings: Settings) -> None:
-    names = [spec.name for spec in Topics(settings.namespace).plan(settings, member_ids())]
-    admin(settings).delete_topics(names, request_timeout=30)
+    """Delete the namespace's topics, logins and ACLs."""
+    client = admin(settings)
+    ids = [m.id for m in members.load(settings.members_file).members]
+    client.delete_topics([spec.name for spec in Topics(settings.namespace).plan(settings, ids)], request_timeout=30)
+    for member in ids:
+        access.drop_user(client, credentials.principal(settings.namespace, member))
+    access.drop_user(client, credentials.hub_principal(settings.namespace))
 
 
 def read_all(settings: Settings, topic: str, expect: int, timeout: float = 180) -> list[tuple[bytes, bytes]]:
     """(key, value) of every record until `expect` distinct keys were seen and 5 s passed quietly."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"f-{uuid.uuid4()}",
+    consumer = Consumer({**client_config(settings), "group.id": f"f-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
     out, deadline, quiet = [], time.monotonic() + timeout, None

@@ -15,6 +15,8 @@ data=$home/data
 pidfile=$home/kafka.pid
 log=$home/kafka.log
 heap=${KIZUNA_KAFKA_HEAP:-512m}
+secrets=$var/secrets/kafka
+admin_password_file=$secrets/admin.password
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
@@ -31,15 +33,29 @@ fetch() {
   touch "$stamp"
 }
 
+admin_password() {
+  if [ ! -s "$admin_password_file" ]; then
+    mkdir -p "$secrets"; chmod 700 "$var/secrets" "$secrets"
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$admin_password_file")
+  fi
+  cat "$admin_password_file"
+}
+
 configure() {
   mkdir -p "$data"
-  sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA_DIR@|$data|g" \
-    "$here/server.properties.in" > "$home/server.properties"
+  local password; password=$(admin_password)
+  (umask 077; sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA_DIR@|$data|g" \
+    -e "s|@ADMIN_PASSWORD@|$password|g" "$here/server.properties.in" > "$home/server.properties")
+  if [ -f "$data/meta.properties" ] && [ ! -f "$data/.scram" ]; then
+    echo "kafka: $data was formatted before the broker required SASL/SCRAM; \`make clean\` resets it" >&2
+    return 1
+  fi
   if [ ! -f "$data/meta.properties" ]; then
-    echo "kafka: formatting a new KRaft log in $data"
+    echo "kafka: formatting a new KRaft log in $data, with the admin's SCRAM credential"
     java -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" kafka.tools.StorageTool format \
       -t "$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
-      -c "$home/server.properties"
+      -c "$home/server.properties" --add-scram "SCRAM-SHA-512=[name=admin,password=$password]" >/dev/null
+    touch "$data/.scram"
   fi
 }
 

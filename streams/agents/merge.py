@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 
-from streams import metrics
+from streams import members, metrics
 from streams.app import app, indicators_topic, settings, topics
 from streams.core.items import Problem, Reason, rejection
 from streams.core.merge import (Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers,
                                 upgrade)
+from streams.core.normalize import pseudonym
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.kafka_io import Publisher
 from streams.records import batch_codec
@@ -26,10 +27,12 @@ from streams.state import MergeStores
 
 log = logging.getLogger(__name__)
 HUB = hub_identity_id(settings.hub_name)
+SECRET = settings.pseudonym_secret()
 POLICY = Policy(settings.confirm_threshold, settings.republish_step)
 publisher = Publisher(settings, f"{settings.namespace}-merge")
 stores = MergeStores(settings, topics.merge_state)
 reputation = ReputationFeed(settings, topics.reputation)
+metrics.count_contributors(reputation.book, settings)
 
 
 def _by_audience(pub: Publication) -> tuple[Any, ...]:
@@ -39,6 +42,11 @@ def _by_audience(pub: Publication) -> tuple[Any, ...]:
 @app.on_partitions_revoked.connect
 async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
     stores.forget({tp.partition for tp in revoked if tp.topic == topics.indicators})
+
+
+def _member_of(alias: str) -> str | None:
+    """The member behind a pseudonym, for its own rejections and audit topics only."""
+    return members.load(settings.members_file).by_alias(lambda member: pseudonym(SECRET, member)).get(alias)
 
 
 def _unknown(item: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +76,11 @@ async def merge_agent(stream: Any) -> None:
                 state = states.get(key) or upgrade(store.get(key))
                 if state is None:
                     bad = _unknown(item)
-                    publisher.send(topics.rejected, orjson.dumps(bad), bad["reporter"].encode())
+                    raw = orjson.dumps(bad)
+                    publisher.send(topics.rejected, raw, bad["reporter"].encode())
+                    member = _member_of(bad["reporter"])
+                    if member is not None:
+                        publisher.send(topics.member_rejected(member), raw, bad["submission_id"].encode())
                     metrics.REJECTIONS.labels(bad["code"]).inc()
                 elif fold_feedback(state, item):
                     states[key] = state
@@ -90,7 +102,11 @@ async def merge_agent(stream: Any) -> None:
                 mark_published(state, pubs)
                 learned += outcomes(state, pubs)
         for provider, deliveries in trails.items():  # one audit message per provider and batch
-            publisher.send(topics.audit, orjson.dumps(deliveries), provider.encode())
+            raw = orjson.dumps(deliveries)
+            publisher.send(topics.audit, raw, provider.encode())
+            member = _member_of(provider)
+            if member is not None:
+                publisher.send(topics.member_audit(member), raw, provider.encode())
         await publisher.flush()
         # The changelog says "published" only once the records are on their topics, and the
         # local store only once the changelog is: a crash in between replays the batch identically.
@@ -115,12 +131,12 @@ def _observe(touched: dict[int, dict[bytes, Any]], published: list[Publication],
     now = time.time() * 1000
     for ((level, sector), tier), pubs in groupby(sorted(published, key=_by_audience), key=_by_audience):
         pubs = list(pubs)
-        metrics.PUBLISHED.labels(level.slug, sector, tier).inc(len(pubs))
+        metrics.PUBLISHED.labels(level.slug, metrics.sector_label(sector), tier).inc(len(pubs))
         if tier == "general":
             for pub in pubs:
                 metrics.STATUS.labels(level.slug, pub.status).inc()
         else:
-            latency, spread = metrics.LATENCY.labels(level.slug), metrics.CONFIDENCE.labels(level.slug)
+            latency, spread = metrics.LATENCY.labels(level.slug, metrics.sector_label(sector)), metrics.CONFIDENCE.labels(level.slug)
             for pub in pubs:
                 latency.observe(max(0.0, (now - pub.view["last_seen"]) / 1000))
                 spread.observe(pub.view["confidence"])

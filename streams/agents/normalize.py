@@ -15,6 +15,7 @@ from streams.core.formats import Limits, parse_submission
 from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import Normalized, batches, normalize, pseudonym
 from streams.core.reputation import activity
+from streams.core.signing import member_key, sign_feedback, valid_submission
 from streams.core.warninglists import load_misp
 from streams.kafka_io import Publisher
 from streams.records import batch_codec, feedback_codec, submission_codec
@@ -22,46 +23,59 @@ from streams.records import batch_codec, feedback_codec, submission_codec
 log = logging.getLogger(__name__)
 LIMITS = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
 SECRET = settings.pseudonym_secret()
-REGISTRY = members.load(settings.members_file)
 WARNINGS = load_misp() if settings.warninglists else None
 publisher = Publisher(settings, f"{settings.namespace}-normalize")
 
 
-def process(raw: bytes) -> Normalized:
-    """One intake message -> records and rejections; an undecodable envelope is itself rejected."""
+def process(raw: bytes) -> tuple[str | None, Normalized]:
+    """One intake message -> (the member it is from, or None when unknown or forged; records and
+    rejections); an undecodable envelope is itself rejected."""
     try:
         submission = submission_codec().decode(raw)
     except Exception as exc:  # a writer that ignored the schema: nothing to attribute it to
         problem = Problem("envelope", Reason.MALFORMED, f"not a kizuna Submission record ({type(exc).__name__})")
-        return Normalized(rejections=[rejection("unknown", int(time.time() * 1000), "unknown", "unknown", problem)])
+        return None, Normalized(rejections=[rejection("unknown", int(time.time() * 1000), "unknown", "unknown", problem)])
     reporter = pseudonym(SECRET, submission["submitter"])
-    member = REGISTRY.get(submission["submitter"])
+    registry = members.load(settings.members_file)
+    member = registry.get(submission["submitter"])
     if member is None:
         problem = Problem("envelope", Reason.UNKNOWN_MEMBER, "the submitter is not a member of this hub")
-        return Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
-                                                submission["format"], problem)])
+        return None, Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
+                                                      submission["format"], problem)])
+    if not valid_submission(member_key(SECRET, settings.namespace, member.id), submission):
+        # Reported to the member named as submitter: it learns that someone tried, nothing about who.
+        problem = Problem("envelope", Reason.UNAUTHENTICATED,
+                          "not signed with the submitter's key: submit with the credentials the hub issued to you")
+        return member.id, Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"],
+                                                           reporter, submission["format"], problem)])
     try:
         parsed = parse_submission(submission["payload"], submission["format"], submission["filename"], LIMITS)
     except Exception:  # a parser bug must not stop the stream: reject the submission, keep the evidence
         log.exception("parser failed on submission %s", submission["submission_id"])
         problem = Problem("submission", Reason.MALFORMED, "kizuna could not read this submission (parser error)")
-        return Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"], reporter,
-                                                submission["format"], problem)])
+        return member.id, Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"],
+                                                           reporter, submission["format"], problem)])
     metrics.SUBMISSIONS.labels(parsed.format).inc()
-    return normalize(submission, parsed, reporter, member.default_tlp, WARNINGS,
-                     named=member.name or member.id if member.consent_named else None,
-                     known_recipient=lambda org: REGISTRY.get(org) is not None)
+    metrics.OBJECTS_IN.labels(parsed.format).inc(len(parsed.items))
+    return member.id, normalize(submission, parsed, reporter, member.default_tlp, WARNINGS,
+                                named=member.name or member.id if member.consent_named else None,
+                                known_recipient=lambda org: registry.get(org) is not None)
 
 
-def publish(result: Normalized) -> None:
+def publish(member: str | None, result: Normalized) -> None:
     codec, feedback = batch_codec(), feedback_codec()
     for partition, batch in batches(result, settings.partitions, settings.batch_records):
         publisher.send(indicators_topic.get_topic_name(), codec.encode(batch), batch["submission_id"].encode(), partition)
     for item in result.rejections:
-        publisher.send(topics.rejected, orjson.dumps(item), item["reporter"].encode())
+        raw = orjson.dumps(item)
+        publisher.send(topics.rejected, raw, item["reporter"].encode())
+        if member is not None:
+            publisher.send(topics.member_rejected(member), raw, item["submission_id"].encode())
         metrics.REJECTIONS.labels(item["code"]).inc()
-    if result.feedback:
-        publisher.send(topics.feedback, feedback.encode({"items": result.feedback}), result.context["submission_id"].encode())
+    if result.feedback:  # Sightings inside a submission: signed by the hub on the submitter's behalf
+        key = member_key(SECRET, settings.namespace, member)
+        items = [{**item, "signature": sign_feedback(key, item)} for item in result.feedback]
+        publisher.send(topics.feedback, feedback.encode({"items": items}), result.context["submission_id"].encode())
     if result.records:
         reporter = result.context["reporter"]
         event = activity(reporter, len(result.records), f"submission|{result.context['submission_id']}",
@@ -79,9 +93,9 @@ async def normalize_agent(stream: Any) -> None:
         started = time.perf_counter()
         # Parsing is CPU work: off the loop, so the consumer keeps heartbeating.
         results = await loop.run_in_executor(None, lambda: [process(e.value) for e in events])
-        for result in results:
-            publish(result)
+        for member, result in results:
+            publish(member, result)
         await publisher.flush()
         metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
         log.info("normalized %d submissions: %d records, %d rejections", len(results),
-                 sum(len(r.records) for r in results), sum(len(r.rejections) for r in results))
+                 sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results))

@@ -74,6 +74,7 @@ class Reason:
     RED_NEEDS_RECIPIENTS = "red-needs-recipients"
     UNKNOWN_SECTOR = "unknown-sector"
     UNKNOWN_MEMBER = "unknown-member"
+    UNAUTHENTICATED = "unauthenticated"
     UNKNOWN_RECIPIENT = "unknown-recipient"
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"

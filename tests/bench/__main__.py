@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from streams.kafka_io import client_config
 from streams.settings import ROOT, get_settings
 from tests.bench.ceiling import run_ceiling
 from tests.bench.data import indicators
@@ -39,7 +40,7 @@ def main() -> None:
     n = 20_000 if args.quick else 200_000
     seconds = 10 if args.quick else 60
     console = Console()
-    bootstrap = get_settings().bootstrap_servers
+    client = client_config(get_settings())
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = ROOT / "var" / "bench" / "results.json"
@@ -52,7 +53,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        measured("ceiling", run_ceiling(bootstrap, n))
+        measured("ceiling", run_ceiling(client, n))
         for workers in (1, 2):
             measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
         for rate in (1000, 5000):

@@ -39,6 +39,9 @@ from typing import Any, TypeAlias
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streams.kafka_io import client_config
+from streams.settings import get_settings
+
 # Throughput-oriented but still safe settings (acks=all + idempotence, as a hub
 # that must not lose or duplicate indicators would run): batches up to 256 KiB
 # collected for up to 5 ms, lz4-compressed.
@@ -108,7 +111,7 @@ def _flush(producer: Producer, failures: list[KafkaError]) -> float:
     return time.monotonic()
 
 
-def _new_producer(bootstrap: str, failures: list[KafkaError], warm_topic: str, topic: str) -> Producer:
+def _new_producer(client: dict, failures: list[KafkaError], warm_topic: str, topic: str) -> Producer:
     """A warmed-up producer that records failed deliveries, as a real stage has to notice them.
 
     A fresh idempotent producer needs ~0.5 s to get its producer id before its
@@ -121,7 +124,7 @@ def _new_producer(bootstrap: str, failures: list[KafkaError], warm_topic: str, t
         if err is not None:
             failures.append(err)
 
-    producer = Producer({**PRODUCER_CONFIG, "bootstrap.servers": bootstrap, "on_delivery": on_delivery})
+    producer = Producer({**PRODUCER_CONFIG, **client, "on_delivery": on_delivery})
     producer.list_topics(topic, timeout=30)
     producer.produce(warm_topic, value=b"warm-up")
     _flush(producer, failures)
@@ -138,11 +141,11 @@ def _send(producer: Producer, topic: str, key: bytes | None, value: bytes | None
             producer.poll(0.01)
 
 
-def _producer_proc(bootstrap: str, topic: str, warm_topic: str, n: int, results: Results) -> None:
+def _producer_proc(client: dict, topic: str, warm_topic: str, n: int, results: Results) -> None:
     """Producer service: N records to ``topic``; reports first-produce and all-acked times."""
     records = make_records(n)
     failures: list[KafkaError] = []
-    producer = _new_producer(bootstrap, failures, warm_topic, topic)
+    producer = _new_producer(client, failures, warm_topic, topic)
     t_first = time.monotonic()
     for key, value in records:
         _send(producer, topic, key, value)
@@ -177,7 +180,7 @@ def _check(msg: Message) -> None:
 
 
 def _pass_through_proc(
-    bootstrap: str,
+    client: dict,
     topics: tuple[str, str, str],
     group: str,
     n: int,
@@ -188,9 +191,9 @@ def _pass_through_proc(
     """Pass-through service: consume ``src``, re-produce each record unchanged to ``dst``."""
     src, dst, warm_topic = topics
     deadline = time.monotonic() + timeout_s
-    consumer = Consumer({**CONSUMER_CONFIG, "bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer({**CONSUMER_CONFIG, **client, "group.id": group})
     failures: list[KafkaError] = []
-    producer = _new_producer(bootstrap, failures, warm_topic, dst)
+    producer = _new_producer(client, failures, warm_topic, dst)
     batch = _join(consumer, src, ready, deadline)
     t_first = time.monotonic() if batch else 0.0
     seen = 0
@@ -213,11 +216,11 @@ def _pass_through_proc(
 
 
 def _reader_proc(
-    bootstrap: str, topic: str, group: str, n: int, ready: Event, results: Results, timeout_s: float
+    client: dict, topic: str, group: str, n: int, ready: Event, results: Results, timeout_s: float
 ) -> None:
     """Final consumer: reads ``topic`` until N records arrived; reports the arrival of the last."""
     deadline = time.monotonic() + timeout_s
-    consumer = Consumer({**CONSUMER_CONFIG, "bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer({**CONSUMER_CONFIG, **client, "group.id": group})
     if _join(consumer, topic, ready, deadline):
         raise RuntimeError(f"record on {topic} before the benchmark started")
     seen = 0
@@ -282,13 +285,13 @@ def _wait_ready(events: list[Event], procs: Sequence[mp.process.BaseProcess], ti
         time.sleep(0.02)
 
 
-def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict[str, Any]:
+def run_ceiling(client: dict, n: int, partitions: int = 1) -> dict[str, Any]:
     """Measure end-to-end and pass-through records/s for N records; see the module docstring."""
     run_id = uuid.uuid4().hex[:10]
     src, dst, warm = (f"bench.ceiling.{role}.{run_id}" for role in ("in", "out", "warm"))
     groups = [f"bench.ceiling.{run_id}.{role}" for role in ("pass", "read", "replay")]
     timeout_s = 60 + n / 2000
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({**client})
     _create_topics(admin, [src, dst, warm], partitions)
     ctx = mp.get_context("spawn")
     try:
@@ -297,17 +300,17 @@ def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict[str, Any]:
         consumers = [
             ctx.Process(
                 target=_pass_through_proc,
-                args=(bootstrap, (src, dst, warm), groups[0], n, ready[0], results, timeout_s),
+                args=(client, (src, dst, warm), groups[0], n, ready[0], results, timeout_s),
                 name="pass_through",
             ),
             ctx.Process(
-                target=_reader_proc, args=(bootstrap, dst, groups[1], n, ready[1], results, timeout_s), name="reader"
+                target=_reader_proc, args=(client, dst, groups[1], n, ready[1], results, timeout_s), name="reader"
             ),
         ]
         for p in consumers:
             p.start()
         _wait_ready(ready, consumers, 60)
-        producer = ctx.Process(target=_producer_proc, args=(bootstrap, src, warm, n, results), name="producer")
+        producer = ctx.Process(target=_producer_proc, args=(client, src, warm, n, results), name="producer")
         producer.start()
         e2e = _collect([*consumers, producer], results, timeout_s)
 
@@ -315,7 +318,7 @@ def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict[str, Any]:
         replay_ready = ctx.Event()
         replay = ctx.Process(
             target=_pass_through_proc,
-            args=(bootstrap, (src, dst, warm), groups[2], n, replay_ready, results, timeout_s),
+            args=(client, (src, dst, warm), groups[2], n, replay_ready, results, timeout_s),
             name="pass_through",
         )
         replay.start()
@@ -347,11 +350,10 @@ def run_ceiling(bootstrap: str, n: int, partitions: int = 1) -> dict[str, Any]:
 def main() -> None:
     """CLI: run the ceiling once and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=1)
     args = parser.parse_args()
-    print(json.dumps(run_ceiling(args.bootstrap, args.n, args.partitions), indent=2))
+    print(json.dumps(run_ceiling(client_config(get_settings()), args.n, args.partitions), indent=2))
 
 
 if __name__ == "__main__":

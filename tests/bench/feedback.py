@@ -14,6 +14,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from streams.kafka_io import client_config
 from streams.records import feedback_codec
 from streams.sectors import ALL
 from streams.tlp import TLP
@@ -25,7 +26,7 @@ BATCH = 200
 
 
 def _drained(settings, group: str, topics: list[str]) -> bool:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+    consumer = Consumer({**client_config(settings), "group.id": group})
     try:
         for topic in topics:
             partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -42,7 +43,7 @@ def run_feedback(n: int, indicators_count: int, workdir: Path, workers: int = 2,
     namespace = "f" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, workdir, partitions)
     values = [v for _, v in indicators(indicators_count, duplicate_share=0.0, seed=3)]
-    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
+    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions)),
                     workdir / f"fb-worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
@@ -55,9 +56,8 @@ def run_feedback(n: int, indicators_count: int, workdir: Path, workers: int = 2,
         hub.publisher.flush_sync()
         hub.read(hub.topics.contrib(TLP.GREEN, ALL), expect=len(values), settle=0.5, timeout=300)
         rng, codec = random.Random(5), feedback_codec()
-        items = [{"feedback_id": str(uuid.uuid4()), "member": rng.choice(MEMBERS), "kind": "sighting",
-                  "indicator": rng.choice(values), "count": rng.randint(1, 5), "tlp": "green",
-                  "observed_at": int(time.time() * 1000)} for _ in range(n)]
+        items = [hub.signed_feedback(rng.choice(values), rng.choice(MEMBERS), "sighting", rng.randint(1, 5))
+                 for _ in range(n)]
         # As a SIEM connector sends them: a batch per flush, here 200 sightings a message.
         payloads = [(codec.encode({"items": items[i:i + BATCH]}), items[i]["feedback_id"].encode())
                     for i in range(0, n, BATCH)]

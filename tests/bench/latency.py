@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer
 
+from streams.kafka_io import client_config
 from streams.core.stix_out import EXTENSION_ID
 from streams.sectors import ALL
 from streams.tlp import TLP
@@ -30,8 +31,8 @@ def _epoch_ms(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() * 1000
 
 
-def _reader(bootstrap: str, topic: str, expect: int, deadline: float, out: mp.Queue, ready: mp.Event) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4()}", "auto.offset.reset": "latest",
+def _reader(client: dict, topic: str, expect: int, deadline: float, out: mp.Queue, ready: mp.Event) -> None:
+    consumer = Consumer({**client, "group.id": f"lat-{uuid.uuid4()}", "auto.offset.reset": "latest",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 10, "fetch.queue.backoff.ms": 10})
     consumer.subscribe([topic])
     while not consumer.assignment():
@@ -58,14 +59,14 @@ def run_latency(rate: int, seconds: float, workdir: Path, workers: int = 2, part
     settings = open_namespace(namespace, workdir, partitions)
     total = int(rate * seconds)
     items = indicators(total, duplicate_share=0.0, seed=rate)
-    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
+    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
                     workdir / f"lat-worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
     hub = Hub(settings, procs[0])
     ctx = mp.get_context("spawn")
     out, ready = ctx.Queue(), ctx.Event()
-    reader = ctx.Process(target=_reader, args=(settings.bootstrap_servers, hub.topics.contrib(TLP.GREEN, ALL), total,
+    reader = ctx.Process(target=_reader, args=(client_config(settings), hub.topics.contrib(TLP.GREEN, ALL), total,
                                               time.time() + seconds + 60, out, ready))
     reader.start()
     ready.wait(60)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError
 
+from streams.kafka_io import client_config
 from streams.sectors import ALL
 from streams.tlp import TLP
 from tests.bench.data import indicators, submissions
@@ -37,13 +38,13 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     items = indicators(n)
     distinct = len(set(items))
     batch = submissions(items)
-    procs = [Worker(namespace_env(namespace, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
+    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
                     workdir / f"worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
     hub = Hub(settings, procs[0])
     topic = hub.topics.contrib(TLP.GREEN, ALL)  # first delivery: general members get it once confirmed
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
+    consumer = Consumer({**client_config(settings), "group.id": f"bench-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "fetch.queue.backoff.ms": 10})  # librdkafka's 1 s default stalls a backlog read
     consumer.subscribe([topic])

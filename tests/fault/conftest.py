@@ -14,7 +14,7 @@ from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_names
 def hub(tmp_path: Path) -> Iterator[Hub]:
     namespace = "f" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, tmp_path, partitions=2)
-    worker = Worker(namespace_env(namespace, tmp_path / "w", store="rocksdb", partitions="2"), tmp_path / "worker.log")
+    worker = Worker(namespace_env(settings, tmp_path / "w", store="rocksdb", partitions="2"), tmp_path / "worker.log")
     worker.start()
     yield Hub(settings, worker)
     worker.stop()

@@ -22,7 +22,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         settings = open_namespace(namespace, workdir, partitions=2)
     except Exception as exc:  # noqa: BLE001 - say what to do instead of a Kafka traceback
         pytest.fail(f"no Kafka broker reachable ({exc}); run the tests with `make test`")
-    worker = Worker(namespace_env(namespace, workdir, store="memory", partitions="2"), workdir / "worker.log")
+    worker = Worker(namespace_env(settings, workdir, store="memory", partitions="2"), workdir / "worker.log")
     worker.start()
     yield Hub(settings, worker)
     worker.stop()

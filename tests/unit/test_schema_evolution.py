@@ -11,7 +11,7 @@ from streams.records import SCHEMA_DIR, AvroCodec
 SCHEMAS = ["submission.avsc", "normalized_batch.avsc", "feedback.avsc"]
 SAMPLES = {
     "submission.avsc": {"submission_id": "s", "submitter": "acme", "received_at": 1, "format": "csv", "filename": None,
-                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n"},
+                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n", "signature": b"s"},
     "normalized_batch.avsc": {"submission_id": "s", "reporter": "m-1", "sectors": ["gas"], "observed_at": 1,
                               "recipients": [], "named": None,
                               "records": [{"id": "indicator--1", "stix_type": "indicator", "tlp": "green",
@@ -19,7 +19,7 @@ SAMPLES = {
                                            "indicator_types": [], "body": None, "warninglists": []}],
                               "feedback": []},
     "feedback.avsc": {"items": [{"feedback_id": "f", "member": "acme", "kind": "sighting", "indicator": "evil.example",
-                                 "count": 2, "tlp": None, "observed_at": 1}]},
+                                 "count": 2, "tlp": None, "observed_at": 1, "signature": None}]},
 }
 
 

@@ -1,0 +1,95 @@
+"""Credentials the hub issues to a member: its Kafka SCRAM login, its signing key, its API token.
+
+`kizuna members add` (or `kizuna setup` for members already in the registry)
+writes one JSON file per member under var/secrets/members/<namespace>/, mode
+0600. That file is what the operator hands to the member; on the member's
+machine `KIZUNA_CREDENTIALS_FILE` points at it. The hub keeps its copy to check
+API tokens and to submit on a member's behalf (TAXII intake, pollers).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from streams.core.signing import member_key
+from streams.settings import ConfigError, Settings
+
+
+class Credentials(BaseModel):
+    namespace: str
+    member: str
+    bootstrap_servers: str
+    kafka_user: str
+    kafka_password: str
+    signing_key: str  # hex
+    token: str  # HTTP bearer token / basic-auth password (TAXII)
+
+    @property
+    def key(self) -> bytes:
+        return bytes.fromhex(self.signing_key)
+
+
+def principal(namespace: str, member: str) -> str:
+    """A member's SCRAM user. The dot keeps it apart from the hub's `<namespace>-hub`."""
+    return f"{namespace}.{member}"
+
+
+def hub_principal(namespace: str) -> str:
+    return f"{namespace}-hub"
+
+
+def path(settings: Settings, member: str) -> Path:
+    return settings.secrets_dir / "members" / settings.namespace / f"{member}.json"
+
+
+def load(settings: Settings, member: str) -> Credentials:
+    """The member's credentials: KIZUNA_CREDENTIALS_FILE if it is theirs, else the hub's issued copy."""
+    candidates = [settings.credentials_file] if settings.credentials_file else []
+    candidates.append(path(settings, member))
+    for candidate in candidates:
+        try:
+            creds = Credentials.model_validate_json(candidate.read_bytes())
+        except FileNotFoundError:
+            continue
+        except ValidationError as exc:
+            raise ConfigError(f"credentials file {candidate} is damaged: {exc.errors()[0]['msg']}") from None
+        if creds.member == member and creds.namespace == settings.namespace:
+            return creds
+    raise ConfigError(f"no credentials for member {member!r} in namespace {settings.namespace!r}: "
+                      f"set KIZUNA_CREDENTIALS_FILE to the file the hub issued, or run `kizuna members add` on the hub")
+
+
+def issue(settings: Settings, member: str) -> Credentials:
+    """New credentials for `member`, written to the hub's copy (replacing any earlier ones)."""
+    creds = Credentials(
+        namespace=settings.namespace, member=member, bootstrap_servers=settings.bootstrap_servers,
+        kafka_user=principal(settings.namespace, member), kafka_password=secrets.token_urlsafe(24),
+        signing_key=member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
+        token=secrets.token_urlsafe(32),
+    )
+    target = path(settings, member)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = target.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(creds.model_dump_json(indent=2))
+    temporary.replace(target)
+    return creds
+
+
+def issued(settings: Settings, member: str) -> bool:
+    return path(settings, member).exists()
+
+
+def withdraw(settings: Settings, member: str) -> None:
+    path(settings, member).unlink(missing_ok=True)
+
+
+def token_matches(creds: Credentials, token: str) -> bool:
+    """Constant-time comparison of hashes, so neither length nor prefix leaks."""
+    return hmac.compare_digest(hashlib.sha256(creds.token.encode()).digest(), hashlib.sha256(token.encode()).digest())

@@ -1,0 +1,160 @@
+"""Broker access control end to end: SASL/SCRAM logins and ACLs on the real broker.
+
+Each member reads exactly its own sector/TLP topics, its inbox and its rejections;
+everything else fails with an authorisation error from the broker itself. A
+removed member loses reading and writing at once. Forged submitters are rejected.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+
+import orjson
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from streams import credentials
+from streams.intake import envelope
+from streams.kafka_io import client_config
+from streams.records import submission_codec
+from streams.settings import ROOT
+from streams.tlp import TLP
+from tests.harness import MEMBERS_FILE, PSEUDONYM_KEY, drop_namespace, open_namespace
+
+pytestmark = pytest.mark.integration
+
+DENIED = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+
+
+def read_as(settings, member: str, topic: str, group: str | None = None, timeout: float = 10) -> tuple[list, int | None]:
+    """(records, error code) of reading `topic` from the start as `member` until its end."""
+    group = group or settings_topics(settings).member_group_prefix(member) + uuid.uuid4().hex
+    consumer = Consumer({**client_config(settings, member), "group.id": group, "enable.partition.eof": True,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    records: list = []
+    try:
+        while True:
+            msg = consumer.poll(timeout)
+            if msg is None:
+                return records, None
+            if msg.error():
+                code = msg.error().code()
+                return records, None if code == KafkaError._PARTITION_EOF else code
+            records.append(orjson.loads(msg.value()))
+    finally:
+        consumer.close()
+
+
+def settings_topics(settings):
+    from streams.topics import Topics
+
+    return Topics(settings.namespace)
+
+
+def test_a_member_reads_its_own_sector_and_tlp_topics_and_its_inbox(hub):
+    hub.submit(b"value\nfor-globex.example\n", member="acme", tlp="amber", fmt="csv", to=["globex"])
+    hub.read(hub.topics.inbox("globex"), expect=1)
+    inbox, error = read_as(hub.settings, "globex", hub.topics.inbox("globex"))
+    assert error is None and any("for-globex.example" in r.get("pattern", "") for r in inbox)
+    for topic in (hub.topics.share(TLP.AMBER, "finance"), hub.topics.share(TLP.GREEN, "all"),
+                  hub.topics.share(TLP.CLEAR, "gas"), hub.topics.member_rejected("globex")):
+        assert read_as(hub.settings, "globex", topic)[1] is None, topic
+
+
+@pytest.mark.parametrize("member, topic_of", [
+    ("globex", lambda t: t.share(TLP.AMBER, "electricity")),  # another sector's AMBER
+    ("initech", lambda t: t.contrib(TLP.GREEN, "railways")),  # contributor topic; initech is pinned general
+    ("globex", lambda t: t.inbox("acme")),  # another member's inbox
+    ("globex", lambda t: t.member_rejected("acme")),  # another member's rejections
+    ("globex", lambda t: t.indicators),  # the hub's internal topics
+    ("globex", lambda t: t.rejected),
+    ("globex", lambda t: t.audit),
+], ids=["other-sector-amber", "contrib-as-general", "other-inbox", "other-rejections", "indicators",
+        "all-rejections", "all-audit"])
+def test_a_member_cannot_read_what_it_is_not_entitled_to(hub, member, topic_of):
+    topic = topic_of(hub.topics)
+    records, error = read_as(hub.settings, member, topic)
+    assert error in DENIED and not records, (topic, error)
+
+
+def test_a_member_cannot_use_another_members_consumer_group_or_write_a_share_topic(hub):
+    foreign_group = hub.topics.member_group_prefix("acme") + "siem"
+    assert read_as(hub.settings, "globex", hub.topics.share(TLP.GREEN, "finance"), group=foreign_group)[1] in DENIED
+    producer = Producer(client_config(hub.settings, "globex"))
+    errors = []
+    producer.produce(hub.topics.share(TLP.GREEN, "finance"), b"{}", on_delivery=lambda err, _: errors.append(err))
+    producer.flush(15)
+    assert errors and errors[0] is not None and errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_a_submission_in_another_members_name_is_rejected(hub):
+    forged = envelope("globex", b"value\nforged.example\n", "csv", "x.csv", "green", key=hub.key("acme"))
+    unsigned = envelope("globex", b"value\nunsigned.example\n", "csv", "x.csv", "green")
+    for record in (forged, unsigned):
+        hub.publisher.send(hub.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
+    hub.publisher.flush_sync()
+    mine = hub.until(hub.topics.member_rejected("globex"),
+                     lambda rs: {forged["submission_id"], unsigned["submission_id"]} <= {r["submission_id"] for r in rs})
+    codes = {r["submission_id"]: r["code"] for r in mine}
+    assert codes[forged["submission_id"]] == codes[unsigned["submission_id"]] == "unauthenticated"
+    published = hub.read(hub.topics.contrib(TLP.GREEN, "all"), expect=0, settle=1)
+    assert not [r for r in published if "forged.example" in r.get("pattern", "") or "unsigned" in r.get("pattern", "")]
+
+
+def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
+    members_file = tmp_path / "members.yaml"
+    shutil.copy(MEMBERS_FILE, members_file)
+    namespace = "a" + uuid.uuid4().hex[:10]
+    settings = open_namespace(namespace, tmp_path, partitions=1, members_file=members_file)
+    env = {"KIZUNA_NAMESPACE": namespace, "KIZUNA_VAR_DIR": str(tmp_path), "KIZUNA_MEMBERS_FILE": str(members_file),
+           "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_KAFKA_PASSWORD": settings.kafka_secret()}
+
+    def kizuna(*args: str) -> subprocess.CompletedProcess:
+        import os
+
+        return subprocess.run([sys.executable, "-m", "streams.cli", *args], env={**os.environ, **env},
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+    try:
+        added = kizuna("members", "add", "newco", "--sector", "gas", "--default-tlp", "green")
+        assert added.returncode == 0, added.stderr
+        assert credentials.issued(settings, "newco")
+        green_gas = settings_topics(settings).share(TLP.GREEN, "gas")
+        assert read_as(settings, "newco", green_gas)[1] is None
+        producer = Producer({**client_config(settings, "newco"), "linger.ms": 0})
+        delivered = []
+        producer.produce(settings_topics(settings).intake, b"x", on_delivery=lambda err, _: delivered.append(err))
+        producer.flush(15)
+        assert delivered == [None]
+        # A consumer connected before the removal...
+        consumer = Consumer({**client_config(settings, "newco"), "enable.partition.eof": True,
+                             "group.id": settings_topics(settings).member_group_prefix("newco") + "siem"})
+        consumer.assign([TopicPartition(green_gas, 0, OFFSET_BEGINNING)])
+        assert consumer.poll(10).error().code() == KafkaError._PARTITION_EOF
+
+        login = client_config(settings, "newco")
+        removed = kizuna("members", "remove", "newco")
+        assert removed.returncode == 0, removed.stderr
+        # ...is refused on its next fetch, the open producer on its next send, a new login at once.
+        consumer.seek(TopicPartition(green_gas, 0, OFFSET_BEGINNING))
+        errors = [m.error().code() for m in (consumer.poll(5) for _ in range(6)) if m is not None and m.error()]
+        consumer.close()
+        assert KafkaError.TOPIC_AUTHORIZATION_FAILED in errors, errors
+        delivered.clear()
+        producer.produce(settings_topics(settings).intake, b"x", on_delivery=lambda err, _: delivered.append(err))
+        producer.flush(15)
+        assert delivered and delivered[0] is not None and delivered[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        refused = []
+        fresh = Consumer({**login, "group.id": settings_topics(settings).member_group_prefix("newco") + "x",
+                          "error_cb": lambda err: refused.append(err.code())})
+        fresh.poll(5)
+        fresh.close()
+        assert KafkaError._AUTHENTICATION in refused, refused
+        assert not credentials.issued(settings, "newco")
+        assert "newco" not in members_file.read_text()
+        assert kizuna("members", "show", "newco").returncode == 3
+    finally:
+        drop_namespace(settings)
