@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka topics run up down status test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka setup run up down status test test-faults test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,13 +22,13 @@ venv: $(STAMP)  ## create the virtualenv with every dependency
 kafka: venv  ## fetch (once) and start the local single-node Kafka broker under var/
 	deploy/kafka/kafka.sh start
 
-topics: kafka  ## create the topic plan on the broker (idempotent)
-	$(BIN)/kizuna topics create
+setup: kafka  ## topics, the workers' login, members' credentials and ACLs (idempotent)
+	$(BIN)/kizuna setup
 
-run: topics  ## start the whole pipeline in the foreground; Ctrl-C stops everything
+run: setup  ## start the whole pipeline in the foreground; Ctrl-C stops everything
 	deploy/run.sh foreground
 
-up: topics  ## start the whole pipeline in the background
+up: setup  ## start the whole pipeline in the background
 	deploy/run.sh background
 
 down:  ## stop what `make up` started, and the broker

@@ -23,15 +23,33 @@ wait_ready() {
   return 1
 }
 
+# Standing changes (a member promoted to or demoted from the contributor tier) reach the
+# broker's ACLs through this loop; it runs as the admin, the worker as the hub's own login.
+sync_every=60
+syncpid=$var/members-sync.pid
+
+start_sync() {
+  nohup "$kizuna" members sync --every "$sync_every" >"$var/members-sync.log" 2>&1 &
+  echo $! >"$syncpid"
+}
+
+stop_sync() {
+  [ -f "$syncpid" ] && kill "$(cat "$syncpid")" 2>/dev/null
+  rm -f "$syncpid"
+}
+
 case "${1:-}" in
   foreground)
-    trap '"$here/kafka/kafka.sh" stop' EXIT
+    mkdir -p "$var"
+    trap 'stop_sync; "$here/kafka/kafka.sh" stop' EXIT
+    start_sync
     echo "kizuna: worker starting; metrics on http://127.0.0.1:$metrics_port/metrics; Ctrl-C stops everything"
     "$kizuna" worker
     ;;
   background)
     if worker_running; then echo "worker: already running (pid $(cat "$pidfile"))"; exit 0; fi
     mkdir -p "$var"
+    start_sync
     nohup "$kizuna" worker >"$var/worker.log" 2>&1 &
     echo $! >"$pidfile"
     wait_ready
@@ -45,6 +63,7 @@ case "${1:-}" in
       echo "worker: stopped"
     fi
     rm -f "$pidfile"
+    stop_sync
     "$here/kafka/kafka.sh" stop
     ;;
   status)

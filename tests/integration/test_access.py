@@ -158,3 +158,31 @@ def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
         assert kizuna("members", "show", "newco").returncode == 3
     finally:
         drop_namespace(settings)
+
+
+def test_standing_moves_a_member_between_tiers_on_the_broker(hub):
+    """Five accepted contributions make stark (tier auto) a contributor: the contrib topics open to it;
+    31 days later with nothing new, the window is empty, it is general again and they close."""
+    import time
+
+    from streams import access, members
+    from streams.kafka_io import admin
+
+    contrib = hub.topics.contrib(TLP.GREEN, "gas")
+    registry, client = members.load(hub.settings.members_file), admin(hub.settings)
+    assert read_as(hub.settings, "stark", contrib)[1] in DENIED
+    values = "".join(f"standing-{i}.example\n" for i in range(5))
+    hub.submit(f"value\n{values}".encode(), member="stark", tlp="green", sectors=["gas"], fmt="csv")
+    deadline = time.monotonic() + 30
+    while (tiers := access.standings(hub.settings, registry))["stark"].tier != "contributor":
+        assert time.monotonic() < deadline, tiers["stark"]
+        time.sleep(0.5)
+    access.sync(hub.settings, client, registry, tiers)
+    records, error = read_as(hub.settings, "stark", contrib)
+    assert error is None and len(records) >= 5
+    later = int(time.time() * 1000) + 31 * 86_400_000
+    demoted = access.standings(hub.settings, registry, now_ms=later)
+    assert demoted["stark"].tier == "general"
+    access.sync(hub.settings, client, registry, demoted)
+    assert read_as(hub.settings, "stark", contrib)[1] in DENIED
+    assert read_as(hub.settings, "stark", hub.topics.share(TLP.GREEN, "gas"))[1] is None
