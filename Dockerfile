@@ -1,15 +1,20 @@
-# kizuna worker and CLI. Build: docker build -t kizuna . ; run: see docker-compose.yml
+# kizuna: the worker, the TAXII server and the CLI in one image (see docker-compose.yml).
+#   docker build -t kizuna .        docker run --rm kizuna --help
 FROM python:3.11-slim
 WORKDIR /opt/kizuna
 COPY pyproject.toml README.md ./
 COPY streams ./streams
-COPY schemas ./schemas
 COPY connectors ./connectors
+COPY schemas ./schemas
 COPY deploy/members.yaml ./deploy/members.yaml
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/kizuna kizuna \
-    && mkdir -p /var/lib/kizuna && chown kizuna /var/lib/kizuna
+# Editable: the code finds schemas/ and deploy/ next to streams/ (streams.settings.ROOT).
+RUN pip install --no-cache-dir -e . \
+    && useradd --system --home-dir /var/lib/kizuna kizuna \
+    && mkdir -p /var/lib/kizuna/secrets /var/lib/kizuna/taxii /var/lib/kizuna/state \
+    && chown -R kizuna /var/lib/kizuna
 USER kizuna
-ENV KIZUNA_VAR_DIR=/var/lib/kizuna KIZUNA_MEMBERS_FILE=/opt/kizuna/deploy/members.yaml
-EXPOSE 9464 6066
+# State, secrets (written by `kizuna setup`, read by the workers) and the TAXII store.
+ENV KIZUNA_VAR_DIR=/var/lib/kizuna PYTHONUNBUFFERED=1
+EXPOSE 9464 9465 9470
 ENTRYPOINT ["kizuna"]
 CMD ["worker"]

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka setup run up down status test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka setup fuzz run up down status test test-faults test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -37,12 +37,18 @@ down:  ## stop what `make up` started, and the broker
 status:  ## is the broker / worker running?
 	-deploy/kafka/kafka.sh status
 	-deploy/run.sh status
+	-deploy/prometheus/local.sh status
 
 test: venv  ## the whole suite against the real broker (started and stopped if not running)
 	deploy/with-kafka.sh $(BIN)/pytest
 
 test-faults: venv  ## the fault suite: workers killed mid-stream (longer than `make test`)
 	deploy/with-kafka.sh $(BIN)/pytest tests/fault -s
+
+FUZZ_SECONDS ?= 120
+fuzz: venv  ## coverage-guided fuzzing (atheris) of every intake format and feedback; FUZZ_SECONDS=120
+	mkdir -p var/fuzz/corpus && cp tests/fixtures/*.json tests/fixtures/*.csv var/fuzz/corpus/
+	$(BIN)/python -m tests.fuzz.fuzz_intake var/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=var/fuzz/ -print_final_stats=1
 
 test-unit: venv  ## unit tests only, no broker
 	$(BIN)/pytest tests/unit

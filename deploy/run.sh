@@ -41,8 +41,9 @@ stop_sync() {
 case "${1:-}" in
   foreground)
     mkdir -p "$var"
-    trap 'stop_sync; "$here/kafka/kafka.sh" stop' EXIT
+    trap 'stop_sync; "$here/prometheus/local.sh" stop; "$here/kafka/kafka.sh" stop' EXIT
     start_sync
+    "$here/prometheus/local.sh" start
     echo "kizuna: worker starting; metrics on http://127.0.0.1:$metrics_port/metrics; Ctrl-C stops everything"
     "$kizuna" worker
     ;;
@@ -53,6 +54,7 @@ case "${1:-}" in
     nohup "$kizuna" worker >"$var/worker.log" 2>&1 &
     echo $! >"$pidfile"
     wait_ready
+    "$here/prometheus/local.sh" start
     echo "worker: running (pid $(cat "$pidfile")), log $var/worker.log, metrics http://127.0.0.1:$metrics_port/metrics"
     ;;
   stop)
@@ -64,6 +66,7 @@ case "${1:-}" in
     fi
     rm -f "$pidfile"
     stop_sync
+    "$here/prometheus/local.sh" stop
     "$here/kafka/kafka.sh" stop
     ;;
   status)

@@ -69,6 +69,8 @@ def hub_rules(topics: Topics) -> set[Rule]:
              (ResourceType.TOPIC, topics.faust_leader, literal, AclOperation.ALL),
              (ResourceType.GROUP, topics.hub_group_prefix, prefixed, AclOperation.ALL)}
     rules |= {(ResourceType.GROUP, group, literal, AclOperation.ALL) for group in topics.hub_groups}
+    # Describe (never join) members' groups: consumer lag per topic for the operators' dashboards.
+    rules.add((ResourceType.GROUP, f"{topics.ns}.org.", prefixed, AclOperation.DESCRIBE))
     return rules
 
 

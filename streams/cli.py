@@ -434,6 +434,8 @@ from connectors.taxii.cli import taxii_cli  # noqa: E402
 cli.add_typer(taxii_cli, name="taxii")
 from connectors.siem.cli import export_cli  # noqa: E402
 cli.add_typer(export_cli, name="export")
+from connectors.misp.cli import misp_cli  # noqa: E402
+cli.add_typer(misp_cli, name="misp")
 
 
 def main() -> None:

@@ -117,23 +117,33 @@ def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str]
     return created, sorted(s.name for s in specs if s.name in existing)
 
 
-_ELECTING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+# Errors a moment's patience cures: a leader election (a topic created a moment ago) or a broker
+# restarting. librdkafka reconnects by itself; the reader waits rather than fail recovery.
+_PASSING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+            KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
+            KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC}
 
 
-def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float = 15.0) -> tuple[int, int]:
-    """Low and high offsets, waiting out a leader election (a topic created a moment ago)."""
+def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float = 120.0) -> tuple[int, int]:
+    """Low and high offsets, waiting out a leader election or a broker restart."""
     deadline = time.monotonic() + patience_s
     while True:
         try:
-            return consumer.get_watermark_offsets(partition, timeout=15)
+            return consumer.get_watermark_offsets(partition, timeout=10)
         except KafkaException as exc:
-            if exc.args[0].code() not in _ELECTING or time.monotonic() > deadline:
+            if exc.args[0].code() not in _PASSING or time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.5)
+            try:  # a consumer made while the broker was away caches "no such topic": ask again
+                consumer.list_topics(partition.topic, timeout=5)
+            except KafkaException:
+                pass
 
 
-def read_partition(settings: Settings, topic: str, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
-    """Every (key, value) of one partition from the start to the current end (state recovery)."""
+def read_partition(settings: Settings, topic: str, partition: int,
+                   patience_s: float = 120.0) -> Iterator[tuple[bytes, bytes | None]]:
+    """Every (key, value) of one partition from the start to the current end (state recovery).
+    Waits out a broker restart for up to `patience_s` without progress, then raises."""
     consumer = Consumer({
         **client_config(settings),
         "group.id": Topics(settings.namespace).recovery_group,
@@ -142,19 +152,24 @@ def read_partition(settings: Settings, topic: str, partition: int) -> Iterator[t
         "fetch.queue.backoff.ms": 10,  # librdkafka pauses 1 s at 100k queued records by default
     })
     try:
-        low, high = _watermarks(consumer, TopicPartition(topic, partition))
+        low, high = _watermarks(consumer, TopicPartition(topic, partition), patience_s)
         if high <= low:
             return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        stalled_since = time.monotonic()
         while True:
-            messages = consumer.consume(10_000, timeout=5)
-            for msg in messages:
+            for msg in consumer.consume(10_000, timeout=0.2):  # returns what has arrived, at most 0.2 s later
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         return
-                    raise KafkaException(msg.error())
+                    if msg.error().code() not in _PASSING:
+                        raise KafkaException(msg.error())
+                    continue
+                stalled_since = time.monotonic()
                 yield msg.key(), msg.value()
                 if msg.offset() >= high - 1:
                     return
+            if time.monotonic() - stalled_since > patience_s:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no progress reading {topic} for {patience_s:.0f} s"))
     finally:
         consumer.close()

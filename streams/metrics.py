@@ -15,9 +15,13 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 
 from streams import members
+from streams.core.feedback import KINDS
+from streams.core.formats import FORMATS
+from streams.core.items import Reason
 from streams.core.merge import INBOX
 from streams.core.normalize import pseudonym
 from streams.sectors import ALL
+from streams.topics import SECTOR_TOPIC_LEVELS
 
 if TYPE_CHECKING:
     from streams.core.reputation import Book
@@ -38,7 +42,7 @@ CONFIDENCE = Histogram("kizuna_published_confidence", "Confidence of published r
                        buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100))
 LATENCY = Histogram(
     "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker", ["tlp", "sector"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    buckets=(0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 STAGE_SECONDS = Histogram(
     "kizuna_stage_seconds", "Processing time of one batch per stage", ["stage"],
@@ -53,9 +57,29 @@ TAXII_REQUESTS = Counter("kizuna_taxii_requests_total", "TAXII requests answered
 TAXII_SECONDS = Histogram("kizuna_taxii_request_seconds", "TAXII request handling time", ["endpoint"],
                           buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-# Every stage has its series from the start, so "no batch for an hour" is measurable after a restart.
-for _stage in STAGES:
-    STAGE_SECONDS.labels(_stage)
+
+
+def _start_known_series_at_zero() -> None:
+    """Series of the label values known in advance exist from the start, at 0: the first increment
+    then shows in rate(), and "no batch for an hour" is measurable right after a restart."""
+    for stage in STAGES:
+        STAGE_SECONDS.labels(stage)
+    for fmt in FORMATS:
+        if fmt != "auto":  # the detected format is counted, never "auto"
+            SUBMISSIONS.labels(fmt)
+            OBJECTS_IN.labels(fmt)
+    for reason in (value for name, value in vars(Reason).items() if name.isupper()):
+        REJECTIONS.labels(reason)
+    for kind in KINDS:
+        FEEDBACK.labels(kind)
+    for outcome in ("published", "suppressed"):
+        MERGED.labels(outcome)
+    for level in SECTOR_TOPIC_LEVELS:
+        for status in ("confirmed", "revoked"):
+            STATUS.labels(level.slug, status)
+
+
+_start_known_series_at_zero()
 
 
 def sector_label(target: str) -> str:

@@ -1,6 +1,7 @@
 """Record contracts: pydantic models that mirror schemas/*.avsc, and the Avro codec.
 
-Schemas are parsed once; messages are schemaless Avro (the topic fixes the schema).
+Schemas are parsed once; messages are Avro single-object encoded (the writer's schema
+fingerprint, then the body), so readers of one version read the next and the previous.
 Agents pass plain dicts on the hot path; the models are the documented contract
 and validate at the edges (CLI, tests). tests/unit/test_records.py checks that
 models and schemas agree.
@@ -11,9 +12,11 @@ import io
 import json
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, Field
 
 from streams.settings import ROOT
@@ -94,22 +97,48 @@ class Rejection(BaseModel):
     received_at: datetime
 
 
+MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, 8-byte schema fingerprint, body
+
+
+def _fingerprint(schema: Any) -> bytes:
+    return int(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"), 16).to_bytes(8, "little")
+
+
 class AvroCodec:
-    """Schemaless Avro for one schema, parsed once."""
+    """Avro single-object encoding for one schema, parsed once.
+
+    Every message names its writer's schema by fingerprint, so a reader decodes
+    records of any earlier version it ships (schemas/history/) by resolution, and
+    records of a later version by reading its own fields: schemas evolve only by
+    appending fields with defaults (docs/records.md), which an older reader skips.
+    """
 
     def __init__(self, schema_file: str) -> None:
-        self.schema = fastavro.parse_schema(json.loads((SCHEMA_DIR / schema_file).read_text()))
+        self.schema = _parse(SCHEMA_DIR / schema_file)
+        self.fingerprint = _fingerprint(self.schema)
+        stem = schema_file.removesuffix(".avsc")
+        older = (_parse(path) for path in sorted((SCHEMA_DIR / "history").glob(f"{stem}.v*.avsc")))
+        self.writers = {_fingerprint(schema): schema for schema in older}
 
     def encode(self, record: dict[str, Any]) -> bytes:
         buffer = io.BytesIO()
+        buffer.write(MAGIC + self.fingerprint)
         fastavro.schemaless_writer(buffer, self.schema, record)
         return buffer.getvalue()
 
-    def decode(self, data: bytes, writer_schema: Any = None) -> dict[str, Any]:
-        """Decode; with `writer_schema` (an older or newer version) resolve it to ours."""
-        if writer_schema is None:  # same schema: no resolution step, several times faster
-            return fastavro.schemaless_reader(io.BytesIO(data), self.schema, None)
-        return fastavro.schemaless_reader(io.BytesIO(data), writer_schema, self.schema)
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Decode a record of this schema, an older one (resolved to ours) or a newer one."""
+        if data[:2] != MAGIC or len(data) < 10:
+            raise ValueError("not an Avro single-object encoded record")
+        body = io.BytesIO(memoryview(data)[10:])
+        writer = self.writers.get(bytes(data[2:10]))
+        if writer is None:  # ours (the fast path: no resolution step) or a newer version's prefix
+            return fastavro.schemaless_reader(body, self.schema, None)
+        return fastavro.schemaless_reader(body, writer, self.schema)
+
+
+def _parse(path: Path) -> Any:
+    return fastavro.parse_schema(json.loads(path.read_text()))
 
 
 @lru_cache(maxsize=None)

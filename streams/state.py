@@ -73,8 +73,12 @@ class MergeStores:
 
     def _recover(self, partition: int) -> PartitionStore:
         store = self._open(partition)
-        for key, value in read_partition(self.settings, self.topic, partition):
-            store.apply_changelog(key, value)
+        try:
+            for key, value in read_partition(self.settings, self.topic, partition):
+                store.apply_changelog(key, value)
+        except BaseException:
+            store.close()  # release the RocksDB lock, so the restarted agent can try again
+            raise
         return store
 
     async def ready(self, partition: int) -> PartitionStore:

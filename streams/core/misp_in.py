@@ -1,12 +1,47 @@
-"""MISP events in: attributes (also inside MISP objects) become indicators; `tlp:` tags set the level."""
+"""MISP events in: converted to STIX 2.1 by misp-stix, then read by the STIX parser.
+
+misp-stix (MISP's own converter) turns each attribute into its STIX observables,
+galaxy clusters into SDOs and sightings into STIX Sightings. Around it, kizuna:
+
+- gives misp-stix only what may be shared: type and value of each attribute, public
+  galaxy clusters, that a sighting happened. `Org`, `Orgc`, `event_creator_email`, the
+  title, comments, tags other than `tlp:`, event reports and who made a sighting
+  never enter the conversion; the hub stands in as the event's creator. Sightings
+  become sighting feedback from the submitter (false-positive ones name their
+  organisation in misp-stix's output and are not carried);
+- shares an attribute only when MISP marks it for detection (`to_ids`, or its type's
+  default when absent); the others are context and are rejected with that reason;
+- takes every observable of a kind it shares as one simple indicator, so the same
+  value from a MISP event, a STIX bundle or a CSV is one record. Attributes inside
+  MISP objects count one by one (the object's grouping is not carried), and a
+  composite such as `domain|ip` yields one indicator per part;
+- sets each attribute's TLP from `tlp:` tags on the event, its object and itself,
+  and from MISP distribution levels (below): misp-stix marks only the event's report.
+
+Distribution, never upward (DESIGN rule 1): 0 "your organisation only" and 4
+"sharing group" name who may see the data, so they narrow to TLP:RED whatever the
+tags say (RED reaches only recipients the submitter names with --to). Where no
+`tlp:` tag is present, 1 "this community only" is AMBER and 2 "connected
+communities" and 3 "all communities" are GREEN: CLEAR only ever comes from a tag.
+5 "inherit" defers to the event.
+"""
 from __future__ import annotations
 
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
-from streams.core.items import Parsed, Problem, Reason, simple_indicator
+import orjson
+
+from streams.core.canonical import pattern_for
+from streams.core.items import Parsed, Problem, Reason
+from streams.core.stix_in import parse_stix
 from streams.tlp import TLP, most_restrictive, parse_level
 
-# MISP attribute type -> indicator kind. Composite types list one kind per part; None skips a part.
+# MISP type names people write where no event is around them (CSV type columns): type -> kinds,
+# one per part of a composite, None for a part that is no indicator.
 ATTRIBUTE_KINDS: dict[str, tuple[str | None, ...]] = {
     "ip-src": ("ipv4-addr",), "ip-dst": ("ipv4-addr",),
     "ip-src|port": ("ipv4-addr", None), "ip-dst|port": ("ipv4-addr", None),
@@ -19,16 +54,89 @@ ATTRIBUTE_KINDS: dict[str, tuple[str | None, ...]] = {
     "email": ("email-addr",), "email-src": ("email-addr",), "email-dst": ("email-addr",),
 }
 
+# Distribution naming who may see it: RED whatever the tags say.
+DISTRIBUTION_AUDIENCE: dict[int, TLP] = {0: TLP.RED, 4: TLP.RED}
+# Distribution saying how far it may travel: the level only where no tlp: tag is present.
+DISTRIBUTION_REACH: dict[int, TLP] = {1: TLP.AMBER, 2: TLP.GREEN, 3: TLP.GREEN}
+
+# misp-stix requires a creator; the hub stands in so that the real one never enters the conversion.
+_STAND_IN_CREATOR = {"uuid": "8f1d5a4e-6b0c-4d2e-9f3a-6b697a756e61", "name": "kizuna"}
+_KEYS = uuid.UUID("2b7c9e14-3f5a-4c6d-8e1f-6b697a756e61")  # namespace of ids made up for records without one
+
+# Observable types (STIX cyber-observables) whose value is an indicator kind; file hashes by algorithm.
+_VALUE_KINDS = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr"})
+_HASH_KINDS = {"MD5": "file-md5", "SHA-1": "file-sha1", "SHA-256": "file-sha256", "SHA-512": "file-sha512"}
+# What misp-stix makes of galaxy clusters and of attributes such as `vulnerability` or `threat-actor`.
+# Everything else it makes is not shared as such: the event's report and its creator, the observables
+# (shared as indicators instead), markings (set here from tags and distribution), notes and opinions.
+_SDO_KINDS = ("attack-pattern", "campaign", "course-of-action", "intrusion-set", "location", "malware",
+              "threat-actor", "tool", "vulnerability")
+_GALAXY_KEYS = ("uuid", "name", "type", "description", "version", "namespace", "kill_chain_order")
+_CLUSTER_KEYS = ("uuid", "collection_uuid", "type", "value", "tag_name", "description", "source", "meta", "default")
+
+
+class _QuietValidation(logging.Filter):
+    """pymisp logs each attribute it cannot load; the same messages come back as problems."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.module != "attributevalidationtool"
+
+
+@cache
+def _converter() -> tuple[type, dict[str, bool]]:
+    """misp-stix's parser class, and MISP's attribute types with whether each is for detection
+    by default; imported on first use (~2 s: misp-stix brings its STIX 1 libraries along)."""
+    from misp_stix_converter import MISPtoSTIX21Parser
+    from pymisp.abstract import describe_types
+
+    logging.getLogger("pymisp").addFilter(_QuietValidation())
+    return MISPtoSTIX21Parser, {name: bool(d.get("to_ids")) for name, d in describe_types["sane_defaults"].items()}
+
+
+@dataclass(slots=True)
+class _Source:
+    """One attribute as given to misp-stix: where it was in the submission and its level."""
+
+    where: str
+    level: TLP | None
+    misp_type: str
+    for_detection: bool  # MISP's to_ids: the provider's word that it is an indicator, not context
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in _list(value) if isinstance(v, dict)]
+
 
 def _tag_levels(container: dict[str, Any]) -> list[TLP]:
     levels = []
-    for tag in container.get("Tag") or []:
-        name = tag.get("name") if isinstance(tag, dict) else None
+    for tag in _dicts(container.get("Tag")):
+        name = tag.get("name")
         if isinstance(name, str) and name.lower().startswith("tlp:"):
             level = parse_level(name)
             if level is not None:
                 levels.append(level)
     return levels
+
+
+def _distribution(container: dict[str, Any]) -> int | None:
+    value = container.get("distribution")
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def level_of(chain: list[dict[str, Any]]) -> TLP | None:
+    """The level of the last of event -> object -> attribute from the tags and distribution of all."""
+    tags = [level for container in chain for level in _tag_levels(container)]
+    distributions = [d for d in map(_distribution, chain) if d is not None]
+    levels = tags + [DISTRIBUTION_AUDIENCE[d] for d in distributions if d in DISTRIBUTION_AUDIENCE]
+    if not tags:
+        levels += [DISTRIBUTION_REACH[d] for d in distributions if d in DISTRIBUTION_REACH]
+    return most_restrictive(levels)
 
 
 def _events(document: Any) -> list[Any]:
@@ -39,13 +147,195 @@ def _events(document: Any) -> list[Any]:
     return [document]
 
 
-def _attributes(event: dict[str, Any]) -> list[tuple[dict[str, Any], list[TLP]]]:
-    found = [(a, []) for a in event.get("Attribute") or []]
-    for obj in event.get("Object") or []:
+def _key(value: Any, fallback: str, taken: set[str]) -> str:
+    """The record's own uuid when it has a valid, unused one; else one made from its position."""
+    try:
+        key = str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        key = None
+    if key is None or key in taken:
+        key = str(uuid.uuid5(_KEYS, fallback))
+    taken.add(key)
+    return key
+
+
+def _galaxies(value: Any, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    """Galaxies with their public clusters only: a cluster the provider made itself could name it."""
+    kept = []
+    for galaxy in _dicts(value):
+        clusters = []
+        for cluster in _dicts(galaxy.get("GalaxyCluster")):
+            if cluster.get("default") is True:
+                clusters.append({k: cluster[k] for k in _CLUSTER_KEYS if k in cluster})
+            else:
+                problems.append(Problem(where, Reason.WITHHELD, f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
+                                        "from the public MISP galaxies and could identify the provider"))
+        if clusters:
+            kept.append({**{k: galaxy[k] for k in _GALAXY_KEYS if k in galaxy}, "GalaxyCluster": clusters})
+    return kept
+
+
+def _sightings(value: Any, fallback: str, taken: set[str]) -> list[dict[str, Any]]:
+    """Sightings proper (type 0) without who made them; false-positive and expiration
+    sightings name their organisation in misp-stix's opinions and are not carried."""
+    return [{"uuid": _key(s.get("uuid"), f"{fallback}/s{i}", taken), "type": "0"}
+            for i, s in enumerate(_dicts(value)) if str(s.get("type", "0")) == "0"]
+
+
+def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, _Source]]:
+    """What misp-stix may see of the event, and each attribute's origin keyed by its uuid."""
+    chains: list[tuple[Any, list[dict[str, Any]]]] = [(a, [event]) for a in _list(event.get("Attribute"))]
+    for obj in _list(event.get("Object")):
         if isinstance(obj, dict):
-            levels = _tag_levels(obj)
-            found += [(a, levels) for a in obj.get("Attribute") or []]
+            chains += [(a, [event, obj]) for a in _list(obj.get("Attribute"))]
+        else:
+            problems.append(Problem(where_event, Reason.MALFORMED, "an object is not a JSON object"))
+    event_key = _key(event.get("uuid"), where_event, set())
+    taken: set[str] = set()
+    attributes, sources = [], {}
+    detection_defaults = _converter()[1]
+    for position, (attribute, chain) in enumerate(chains):
+        if not isinstance(attribute, dict):
+            problems.append(Problem(where_event, Reason.MALFORMED, "an attribute is not a JSON object"))
+            continue
+        where = f"attribute {attribute.get('uuid') or attribute.get('id') or '?'}"
+        misp_type, value = attribute.get("type"), attribute.get("value")
+        if not isinstance(misp_type, str) or misp_type not in detection_defaults:
+            problems.append(Problem(where, Reason.UNSUPPORTED_TYPE, f"{misp_type!r} is not a MISP attribute type"))
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(where, Reason.INVALID_VALUE, "the attribute has no text value"))
+            continue
+        key = _key(attribute.get("uuid"), f"{event_key}/{position}", taken)
+        attributes.append({"uuid": key, "type": misp_type, "value": value, "to_ids": False,
+                           "Sighting": _sightings(attribute.get("Sighting"), key, taken),
+                           "Galaxy": _galaxies(attribute.get("Galaxy"), where, problems)})
+        to_ids = attribute.get("to_ids")
+        sources[key] = _Source(where, level_of(chain + [attribute]), misp_type,
+                               to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type])
+    prepared = {"uuid": event_key, "info": "kizuna submission", "Orgc": _STAND_IN_CREATOR, "Attribute": attributes,
+                "Galaxy": _galaxies(event.get("Galaxy"), where_event, problems)}
+    return {"Event": prepared}, sources
+
+
+def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, value) of every observable of a shared kind in one observed-data."""
+    found = []
+    for ref in (observed or {}).get("object_refs") or []:
+        sco = objects.get(ref) or {}
+        if sco.get("type") in _VALUE_KINDS and isinstance(sco.get("value"), str):
+            found.append((sco["type"], sco["value"]))
+        elif sco.get("type") == "file":
+            found += [(_HASH_KINDS[name], digest) for name, digest in (sco.get("hashes") or {}).items()
+                      if name in _HASH_KINDS]
     return found
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A stix2 object as plain JSON, for the STIX parser. Observables are only read, never converted:
+    that would cost a fifth of the conversion."""
+    return orjson.loads(obj.serialize())
+
+
+def _marked(obj: dict[str, Any], level: TLP | None) -> dict[str, Any]:
+    obj = {k: v for k, v in obj.items() if k != "object_marking_refs"}
+    return {**obj, "object_marking_refs": [level.marking_id]} if level is not None else obj
+
+
+def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | None]],
+             event_level: TLP | None) -> list[dict[str, Any]]:
+    """A sighting or relationship pointed at the indicators its observed-data became, one copy
+    per indicator, at the most restrictive level of what it joins."""
+    fields = ("sighting_of_ref",) if obj["type"] == "sighting" else ("source_ref", "target_ref")
+    choices = [expanded.get(obj.get(field), ([obj.get(field)], event_level)) for field in fields]
+    level = most_restrictive([lvl for _, lvl in choices if lvl is not None] +
+                             ([event_level] if obj["type"] == "relationship" and event_level else []))
+    combinations: list[list[Any]] = [[]]
+    for ids, _ in choices:
+        combinations = [done + [ref] for done in combinations for ref in ids]
+    if obj["type"] == "sighting":  # only what it is of: who saw it and where never pass
+        obj = {"type": "sighting", "spec_version": "2.1", "id": obj["id"]}
+    return [_marked({**obj, **dict(zip(fields, refs)), "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
+                    level) for refs in combinations]
+
+
+def _convert(event: dict[str, Any], where_event: str) -> Parsed:
+    """One event -> misp-stix -> the objects kizuna shares. Galaxies misp-stix cannot read are left
+    out (with a problem) rather than cost the event's indicators."""
+    problems: list[Problem] = []
+    prepared, sources = _prepare(event, where_event, problems)
+    try:
+        objects, said = _run_misp_stix(prepared)
+    except Exception as exc:  # noqa: BLE001 - misp-stix failing on hostile input costs this event at most
+        containers = [prepared["Event"], *prepared["Event"]["Attribute"]]
+        if not any(container["Galaxy"] for container in containers):
+            return _failed(where_event, problems, exc)
+        problems.append(Problem(where_event, Reason.MALFORMED, f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
+        for container in containers:
+            container["Galaxy"] = []
+        try:
+            objects, said = _run_misp_stix(prepared)
+        except Exception as again:  # noqa: BLE001 - as above
+            return _failed(where_event, problems, again)
+    return _shared(event, where_event, objects, said, sources, problems)
+
+
+def _failed(where_event: str, problems: list[Problem], exc: Exception) -> Parsed:
+    return Parsed("misp", problems=[*problems, Problem(where_event, Reason.MALFORMED,
+                                                       f"misp-stix could not convert the event: {exc}"[:300])])
+
+
+def _run_misp_stix(prepared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """misp-stix's objects by id, and what it said about the records it could not convert."""
+    converter = _converter()[0]()
+    converter.parse_json_content(prepared)
+    said = [m for group in (converter.errors, converter.warnings) for ms in group.values() for m in ms]
+    return {obj["id"]: obj for obj in converter.stix_objects}, said
+
+
+def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], said: list[str],
+            sources: dict[str, _Source], problems: list[Problem]) -> Parsed:
+    """misp-stix's output -> what kizuna shares, marked with each attribute's level -> the STIX parser."""
+    event_level = level_of([event])
+    bundle, labels, owned = [], {}, set()
+    expanded: dict[str, tuple[list[str], TLP | None]] = {}
+    for key, source in sources.items():
+        parts = _observables(objects.get(f"observed-data--{key}"), objects)
+        own = [objects[oid] for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
+        if not parts and not own:
+            message = next((m for m in said if key in m), None)
+            problems.append(Problem(source.where, Reason.INVALID_VALUE, message[:300]) if message else Problem(
+                source.where, Reason.UNSUPPORTED_TYPE, f"MISP attribute type {source.misp_type!r} carries no indicator kizuna shares"))
+            continue
+        if parts and not source.for_detection:
+            problems.append(Problem(source.where, Reason.UNSUPPORTED_TYPE, f"the {source.misp_type} attribute is not "
+                                    "marked for detection (to_ids false): context, not an indicator to share"))
+            parts = []
+            if not own:
+                continue
+        ids = [f"indicator--{uuid.uuid5(_KEYS, f'{key}|{kind}|{value}')}" for kind, value in parts]
+        bundle += [_marked({"type": "indicator", "spec_version": "2.1", "id": indicator_id,
+                            "pattern": pattern_for(kind, value), "pattern_type": "stix"}, source.level)
+                   for indicator_id, (kind, value) in zip(ids, parts)]
+        bundle += [_marked(_plain(sdo), source.level) for sdo in own]
+        owned |= {sdo["id"] for sdo in own}
+        labels.update({f"object {oid}": source.where for oid in ids + [sdo["id"] for sdo in own]})
+        expanded[f"observed-data--{key}"] = (ids, source.level)
+    for obj in objects.values():
+        if obj["type"] in _SDO_KINDS and obj["id"] not in owned:
+            bundle.append(_marked(_plain(obj), event_level))
+        elif obj["type"] in ("sighting", "relationship"):
+            for rewired in _rewired(_plain(obj), expanded, event_level):
+                bundle.append(rewired)
+                if rewired["type"] == "sighting":
+                    labels[f"object {rewired['id']}"] = labels.get(f"object {rewired['sighting_of_ref']}", where_event)
+    parsed = parse_stix({"type": "bundle", "objects": bundle}) if bundle else Parsed("misp")
+    parsed.format = "misp"
+    for item in parsed.items:
+        item.where = labels.get(item.where, item.where)
+    parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]
+    parsed.problems = problems + [replace(p, where=labels.get(p.where, p.where)) for p in parsed.problems]
+    return parsed
 
 
 def parse_misp(document: Any) -> Parsed:
@@ -56,36 +346,11 @@ def parse_misp(document: Any) -> Parsed:
         if not isinstance(event, dict):
             parsed.problems.append(Problem(where_event, Reason.MALFORMED, "expected {\"Event\": {...}}"))
             continue
-        event_levels = _tag_levels(event)
-        attributes = _attributes(event)
-        if not attributes:
+        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
-        for attribute, object_levels in attributes:
-            if not isinstance(attribute, dict):
-                parsed.problems.append(Problem(where_event, Reason.MALFORMED, "an attribute is not a JSON object"))
-                continue
-            where = f"attribute {attribute.get('uuid') or attribute.get('id') or '?'}"
-            _attribute(parsed, attribute, where, event_levels + object_levels)
-    return parsed
-
-
-def _attribute(parsed: Parsed, attribute: dict[str, Any], where: str, inherited: list[TLP]) -> None:
-    misp_type, value = attribute.get("type"), attribute.get("value")
-    kinds = ATTRIBUTE_KINDS.get(misp_type) if isinstance(misp_type, str) else None
-    if kinds is None:
-        parsed.problems.append(Problem(where, Reason.UNSUPPORTED_TYPE,
-                                       f"MISP attribute type {misp_type!r} carries no indicator kizuna shares"))
-        return
-    if not isinstance(value, str):
-        parsed.problems.append(Problem(where, Reason.INVALID_VALUE, "the attribute has no text value"))
-        return
-    parts = value.split("|") if len(kinds) > 1 else [value]
-    if len(parts) != len(kinds):
-        parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"{misp_type} expects {len(kinds)} parts separated by '|'"))
-        return
-    level = most_restrictive(inherited + _tag_levels(attribute))
-    for kind, part in zip(kinds, parts):
-        if kind is None:
             continue
-        result = simple_indicator(kind, part, where, level)
-        (parsed.problems if isinstance(result, Problem) else parsed.items).append(result)
+        converted = _convert(event, where_event)
+        parsed.items += converted.items
+        parsed.problems += converted.problems
+        parsed.sightings += converted.sightings
+    return parsed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 import iocextract
 
@@ -15,13 +16,21 @@ _HAS_SCHEME = re.compile(r"^[a-z]{2,6}(?:\[?:\]?)?//|^h[xX]{2}ps?", re.I)
 _DOMAIN_TOKEN = re.compile(r"(?<![\w@.-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})(?![\w@-]|\.\w)", re.I)
 
 
-def _public_ip(value: str) -> str | None:
-    """Why an address is not worth sharing (private, loopback ...), or None when it is."""
+def _not_shareable(kind: str, value: str) -> str | None:
+    """Why an address, or a URL on an address, is not worth sharing (nobody else can reach it, or
+    it is nobody's in particular: private, loopback, multicast ...), or None when it is."""
+    if kind == "url":
+        value = (urlsplit(value).hostname or "").strip("[]")  # canonical URLs bracket IPv6 hosts
+    elif kind not in ("ipv4-addr", "ipv6-addr"):
+        return None
     try:
         address = ipaddress.ip_network(value, strict=False)
-    except ValueError:
+    except ValueError:  # a URL on a domain name
         return None
-    return None if address.is_global else "a private or reserved address range, not an indicator"
+    for scope in ("loopback", "link_local", "multicast", "unspecified"):
+        if getattr(address, f"is_{scope}"):
+            return f"a {scope.replace('_', '-')} address"
+    return None if address.is_global else "a private or reserved address"
 
 
 def parse_text(text: str, max_items: int) -> Parsed:
@@ -63,8 +72,9 @@ def parse_text(text: str, max_items: int) -> Parsed:
         if item_id in seen:
             continue
         seen.add(item_id)
-        if kind in ("ipv4-addr", "ipv6-addr") and (why := _public_ip(value)):
-            parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"{value} is {why}"))
+        if why := _not_shareable(kind, value):
+            on = "is" if kind != "url" else "is on"
+            parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"{value} {on} {why}, not an indicator"))
             continue
         if len(parsed.items) >= max_items:
             parsed.problems.append(Problem(where, Reason.TOO_MANY, f"indicators after the first {max_items} were not read"))

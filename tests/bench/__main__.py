@@ -27,6 +27,7 @@ from tests.bench.intelmq_peer import ensure_intelmq, run_intelmq
 from tests.bench.latency import run_latency
 from tests.bench.pipeline import run_pipeline
 from tests.bench.state import run_state
+from tests.bench.taxii_store import run_taxii_store
 
 TARGETS = {"pipeline_per_s": 20_000, "ceiling_share": 0.10, "p99_ms_at_5000": 1000, "intelmq_ratio": 10,
            "feedback_per_s": 20_000}
@@ -60,6 +61,7 @@ def main() -> None:
             measured(f"latency_{rate}", run_latency(rate, seconds, work / f"l{rate}"))
         measured("feedback", run_feedback(n * 2, n // 10, work / "feedback"))
         measured("state", run_state(n * 5, work / "state"))
+        measured("taxii_store", run_taxii_store(work / "taxii", n=n * 5))
         if not args.skip_peer:
             ensure_intelmq()
             measured("intelmq", run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench"))
@@ -93,6 +95,10 @@ def report(console: Console, results: dict[str, Any]) -> None:
     row("merge state on disk per million indicators", f"{state['disk_mib_per_million']:.0f} MiB", "", None)
     row(f"merge store RSS at {state['indicators']:,} indicators", f"{state['peak_rss_mib']:.0f} MiB", "< 1024 MiB",
         state["peak_rss_mib"] < 1024)
+    taxii = results["taxii_store"]
+    row(f"TAXII page of {taxii['page']:,} at the end of {taxii['objects']:,} objects / at the start",
+        f"{taxii['last_pages_ms_median']:.1f} / {taxii['first_pages_ms_median']:.1f} ms", "last ≤ 2× first",
+        taxii["last_over_first"] <= 2)
     if "intelmq" in results:
         peer = results["intelmq"]["events_per_s"]
         row("IntelMQ collector→parser→deduplicator", f"{peer:,.0f} ev/s", "", None)

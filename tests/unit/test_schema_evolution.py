@@ -1,4 +1,5 @@
-"""Schema evolution: the next version (an added optional field) and this one read each other."""
+"""Schema evolution: the next version (an added optional field) and this one read each other,
+and records of earlier versions (schemas/history/) are still read."""
 import copy
 import io
 import json
@@ -6,7 +7,7 @@ import json
 import fastavro
 import pytest
 
-from streams.records import SCHEMA_DIR, AvroCodec
+from streams.records import MAGIC, SCHEMA_DIR, AvroCodec, _fingerprint
 
 SCHEMAS = ["submission.avsc", "normalized_batch.avsc", "feedback.avsc"]
 SAMPLES = {
@@ -30,17 +31,34 @@ def next_version(schema_file):
     return fastavro.parse_schema(evolved)
 
 
+def single_object(schema, record) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(MAGIC + _fingerprint(schema))
+    fastavro.schemaless_writer(buffer, schema, record)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("schema_file", SCHEMAS)
 def test_current_reader_reads_the_next_version(schema_file):
-    newer = next_version(schema_file)
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, newer, {**SAMPLES[schema_file], "added_later": "x"})
-    assert AvroCodec(schema_file).decode(buffer.getvalue(), writer_schema=newer) == SAMPLES[schema_file]
+    data = single_object(next_version(schema_file), {**SAMPLES[schema_file], "added_later": "x"})
+    assert AvroCodec(schema_file).decode(data) == SAMPLES[schema_file]
 
 
 @pytest.mark.parametrize("schema_file", SCHEMAS)
 def test_next_version_reads_the_current_one(schema_file):
     data = AvroCodec(schema_file).encode(SAMPLES[schema_file])
+    assert data[2:10] == _fingerprint(AvroCodec(schema_file).schema)
     current = fastavro.parse_schema(json.loads((SCHEMA_DIR / schema_file).read_text()))
-    read = fastavro.schemaless_reader(io.BytesIO(data), current, next_version(schema_file))
+    read = fastavro.schemaless_reader(io.BytesIO(data[10:]), current, next_version(schema_file))
     assert read == {**SAMPLES[schema_file], "added_later": None}
+
+
+def test_a_submission_of_the_version_before_signatures_is_read_as_unsigned():
+    old = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "submission.v1.avsc").read_text()))
+    record = {k: v for k, v in SAMPLES["submission.avsc"].items() if k != "signature"}
+    assert AvroCodec("submission.avsc").decode(single_object(old, record)) == {**record, "signature": None}
+
+
+def test_bytes_without_the_single_object_marker_are_refused():
+    with pytest.raises(ValueError, match="single-object"):
+        AvroCodec("feedback.avsc").decode(b"\x02\x02f")

@@ -1,0 +1,68 @@
+"""Pure parts of the TAXII server and poller: credentials, content negotiation, the status
+resource of a POST, and where the poller resumes."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from connectors.taxii.client import PollError, Positions, _position
+from connectors.taxii.server import _accepts_taxii, _credentials, _status
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (basic("acme", "s3cret:with:colons"), ("acme", "s3cret:with:colons")),
+    ("Bearer abc", (None, "abc")), ("Token abc", (None, "abc")), ("bearer  abc ", (None, "abc")),
+    (basic("acme", ""), None), ("Basic !!!", None), ("Bearer ", None), ("Digest x", None), ("", None),
+])
+def test_credentials_from_the_authorization_header(header, expected):
+    assert _credentials(header) == expected
+
+
+@pytest.mark.parametrize(("accept", "ok"), [
+    ("application/taxii+json;version=2.1", True), ("application/taxii+json", True), ("*/*", True),
+    ("text/html, application/taxii+json; version=2.1", True), ("application/taxii+json;version=2.0", False),
+    ("application/json", False), ("text/html", False),
+])
+def test_content_negotiation(accept, ok):
+    assert _accepts_taxii(accept) is ok
+
+
+def test_status_lists_each_object_with_the_parsers_verdict():
+    objects = [{"id": "indicator--1", "modified": "2025-06-01T00:00:00.000Z"}, {"id": "identity--2"}, "not an object"]
+    problems = {"object identity--2": "identity objects are not shared [withheld]",
+                "objects[2]": "not a JSON object [malformed]"}
+    status = _status("sub-1", 1_748_736_000.0, objects, problems)
+    assert (status["status"], status["total_count"], status["success_count"], status["failure_count"],
+            status["pending_count"]) == ("complete", 3, 1, 2, 0)
+    assert status["successes"] == [{"id": "indicator--1", "version": "2025-06-01T00:00:00.000Z"}]
+    assert [f["id"] for f in status["failures"]] == ["identity--2", "objects[2]"]
+    assert status["request_timestamp"] == "2025-06-01T00:00:00.000Z"
+
+
+def test_a_problem_with_the_whole_submission_fails_every_object():
+    status = _status("sub-2", 0.0, [{"id": "indicator--1"}, {"id": "indicator--2"}],
+                     {"envelope": "unknown sector 'mars' [unknown-sector]"})
+    assert status["success_count"] == 0 and {f["message"] for f in status["failures"]} == {"unknown sector 'mars' [unknown-sector]"}
+
+
+def test_position_mid_collection_rereads_the_boundary_date_at_the_end_does_not():
+    assert _position("2025-06-01T00:00:05.000Z", more=False) == "2025-06-01T00:00:05.000Z"
+    assert _position("2025-06-01T00:00:05.000Z", more=True) == "2025-06-01T00:00:04.999999Z"
+    with pytest.raises(PollError, match="X-TAXII-Date-Added-Last"):
+        _position("soon", more=False)
+
+
+def test_positions_are_kept_per_collection_and_a_damaged_file_is_named(tmp_path):
+    positions = Positions(tmp_path)
+    positions.put("https://a/api/collections/1/", "2025-06-01T00:00:00.000Z")
+    positions.put("https://a/api/collections/2/", "2025-06-02T00:00:00.000Z")
+    assert Positions(tmp_path).get("https://a/api/collections/1/") == "2025-06-01T00:00:00.000Z"
+    assert positions.get("https://b/") is None
+    positions.path.write_text("{broken")
+    with pytest.raises(PollError, match="poll-positions.json is damaged"):
+        positions.get("https://a/api/collections/1/")
