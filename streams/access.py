@@ -54,7 +54,8 @@ def readable(topics: Topics, member: Member, tier: str) -> list[str]:
 def member_rules(topics: Topics, member: Member, tier: str) -> set[Rule]:
     literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
     rules = {(ResourceType.TOPIC, name, literal, op)
-             for name in (topics.intake, topics.feedback) for op in (AclOperation.WRITE, AclOperation.DESCRIBE)}
+             for name in (topics.intake, topics.intake_bulk, topics.feedback)
+             for op in (AclOperation.WRITE, AclOperation.DESCRIBE)}
     sector_topics = [name for name in readable(topics, member, tier) if name not in topics.member_topics(member.id)]
     rules |= {(ResourceType.TOPIC, name, literal, op)
               for name in sector_topics for op in (AclOperation.READ, AclOperation.DESCRIBE)}

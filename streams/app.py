@@ -45,5 +45,6 @@ app = faust.App(
 )
 
 intake_topic = app.topic(topics.intake, value_serializer="raw", key_serializer="raw")
+intake_bulk_topic = app.topic(topics.intake_bulk, value_serializer="raw", key_serializer="raw")
 indicators_topic = app.topic(topics.indicators, value_serializer="raw", key_serializer="raw")
 feedback_topic = app.topic(topics.feedback, value_serializer="raw", key_serializer="raw")

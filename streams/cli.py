@@ -60,8 +60,10 @@ def submit(
     sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
     to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")] = None,
+    bulk: Annotated[Optional[bool], typer.Option("--bulk/--live", help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
+                                                                     "The bulk lane yields to live submissions.")] = None,
 ) -> None:
-    """Put a submission on kizuna.intake, after checking it here with the hub's own parser."""
+    """Put a submission on the intake, after checking it here with the hub's own parser."""
     from streams import intake
     from streams.kafka_io import DeliveryFailed
 
@@ -84,7 +86,7 @@ def submit(
     parsed = parse_submission(payload, fmt, path.name, limits)
     checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or []), parsed, "you")
     try:
-        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [])
+        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except DeliveryFailed as exc:

@@ -48,14 +48,20 @@ def feedback_item(member: str, indicator: str, kind: str, count: int = 1, tlp: s
     return item
 
 
+def lane(settings: Settings, payload: bytes, bulk: bool | None = None) -> str:
+    """The intake topic for a submission: the bulk lane when asked, or by size when not."""
+    topics = Topics(settings.namespace)
+    return topics.intake_bulk if (bulk if bulk is not None else len(payload) > settings.bulk_bytes) else topics.intake
+
+
 def submit(settings: Settings, member: str, payload: bytes, fmt: str = "auto", filename: str = "submission",
            tlp: str | None = None, sectors: Iterable[str] = (), recipients: Iterable[str] = (),
-           flush: bool = True) -> str:
-    """Put one signed submission on kizuna.intake as `member`; returns its submission id.
-    Raises streams.kafka_io.DeliveryFailed if the broker did not take it (with flush)."""
+           flush: bool = True, bulk: bool | None = None) -> str:
+    """Put one signed submission on the intake (live or bulk lane, see `lane`) as `member`; returns
+    its submission id. Raises streams.kafka_io.DeliveryFailed if the broker did not take it (with flush)."""
     record = envelope(member, payload, fmt, filename, tlp, sectors, recipients, credentials.load(settings, member).key)
     publisher = _publisher(settings, member)
-    publisher.send(Topics(settings.namespace).intake, submission_codec().encode(record), record["submission_id"].encode())
+    publisher.send(lane(settings, payload, bulk), submission_codec().encode(record), record["submission_id"].encode())
     if flush:
         publisher.flush_sync(timeout=30)
     return record["submission_id"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
+    bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
+                                                             "unless the sender chooses a lane.")
+    bulk_max_backlog: int = Field(8, ge=1, le=10_000, description="The bulk lane publishes only while at most this many "
+                                                                "normalised batches wait for the merge agents (all workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
     take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
     take_within_s: float = Field(0.02, gt=0, le=5, description="Longest wait to fill a batch, seconds: latency vs. throughput.")
@@ -103,13 +107,21 @@ class Settings(BaseSettings):
         return path.read_text().strip().encode()
 
 
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
+def validated(cls: type[AnySettings], prefix: str = "KIZUNA_") -> AnySettings:
+    """`cls` read from the environment; a bad value raises ConfigError naming the variable.
+    Connectors' settings (their own prefixes) are read the same way."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                             for err in exc.errors())
+        raise ConfigError(f"bad configuration: {problems}") from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings from the environment, validated once; raises ConfigError with the variable name."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KIZUNA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"bad configuration: {problems}") from None
+    return validated(Settings)

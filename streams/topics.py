@@ -36,6 +36,11 @@ class Topics:
         return f"{self.ns}.intake"
 
     @property
+    def intake_bulk(self) -> str:
+        """The bulk lane: large imports, published only while the merge backlog is small."""
+        return f"{self.ns}.intake.bulk"
+
+    @property
     def indicators(self) -> str:
         return f"{self.ns}.indicators"
 
@@ -150,6 +155,8 @@ class Topics:
         specs = [
             TopicSpec(self.intake, work, {"retention.ms": str(7 * DAY_MS), "max.message.bytes": big},
                       "submissions: envelope + payload (Avro); members write, the hub reads"),
+            TopicSpec(self.intake_bulk, work, {"retention.ms": str(7 * DAY_MS), "max.message.bytes": big},
+                      "large submissions (Avro, as intake); members write, the hub reads behind live intake"),
             TopicSpec(self.indicators, work, {"retention.ms": str(30 * DAY_MS), "max.message.bytes": big},
                       "normalised records in batches per merge partition (Avro); hub only"),
             TopicSpec(self.merge_state, work, {"cleanup.policy": "compact", "max.message.bytes": big},

@@ -15,7 +15,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError
 
 from streams import access, credentials, members
-from streams.core.signing import member_key, sign_feedback
+from streams.core.signing import member_key
 from streams.intake import envelope, feedback_item
 from streams.kafka_io import Publisher, admin, client_config, create_topics
 from streams.records import feedback_codec, submission_codec
@@ -81,10 +81,11 @@ class Hub:
 
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
                fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None,
-               received_at: int | None = None) -> str:
+               received_at: int | None = None, bulk: bool = False) -> str:
         """A signed submission, sent with the admin's producer (one connection for every member)."""
         record = envelope(member, payload, fmt, filename, tlp, sectors or [], to or [], self.key(member), received_at)
-        self.publisher.send(self.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
+        topic = self.topics.intake_bulk if bulk else self.topics.intake
+        self.publisher.send(topic, submission_codec().encode(record), record["submission_id"].encode())
         if flush:
             self.publisher.flush_sync()
         return record["submission_id"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.settings import ConfigError, Settings
+from streams.settings import Settings, validated
 from streams.tlp import parse_level
 
 ENV_PREFIX = "KIZUNA_MISP_"
@@ -67,9 +67,4 @@ class MispSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_misp_settings() -> MispSettings:
     """Settings from the environment, validated once; raises ConfigError with the variable name."""
-    try:
-        return MispSettings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-                             for err in exc.errors())
-        raise ConfigError(f"bad configuration: {problems}") from None
+    return validated(MispSettings, ENV_PREFIX)

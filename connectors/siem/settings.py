@@ -7,10 +7,10 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.settings import ConfigError, Settings
+from streams.settings import Settings, validated
 
 ENV_PREFIX = "KIZUNA_SIEM_"
 SID_SPAN = 2**31  # sids of one rules file: sid_base .. sid_base + SID_SPAN - 1 (Suricata sids are 32-bit)
@@ -58,9 +58,4 @@ def syslog_address(url: str) -> tuple[str, str, int]:
 @lru_cache(maxsize=1)
 def get_siem_settings() -> SiemSettings:
     """Settings from the environment, validated once; raises ConfigError with the variable name."""
-    try:
-        return SiemSettings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-                             for err in exc.errors())
-        raise ConfigError(f"bad configuration: {problems}") from None
+    return validated(SiemSettings, ENV_PREFIX)

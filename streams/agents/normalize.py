@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from streams import members, metrics
-from streams.app import app, indicators_topic, intake_topic, settings, topics
+from streams.app import app, indicators_topic, intake_bulk_topic, intake_topic, settings, topics
+from streams.backlog import MergeBacklog
 from streams.core.formats import Limits, parse_submission
 from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import Normalized, batches, normalize, pseudonym
@@ -63,9 +64,19 @@ def process(raw: bytes) -> tuple[str | None, Normalized]:
 
 
 def publish(member: str | None, result: Normalized) -> None:
-    codec, feedback = batch_codec(), feedback_codec()
-    for partition, batch in batches(result, settings.partitions, settings.batch_records):
+    send_records(batches(result, settings.partitions, settings.batch_records))
+    publish_outcome(member, result)
+
+
+def send_records(some: list[tuple[int, dict[str, Any]]]) -> None:
+    codec = batch_codec()
+    for partition, batch in some:
         publisher.send(indicators_topic.get_topic_name(), codec.encode(batch), batch["submission_id"].encode(), partition)
+
+
+def publish_outcome(member: str | None, result: Normalized) -> None:
+    """Everything but the records: rejections, sightings as feedback, the contribution, metrics."""
+    feedback = feedback_codec()
     for item in result.rejections:
         raw = orjson.dumps(item)
         publisher.send(topics.rejected, raw, item["reporter"].encode())
@@ -99,3 +110,25 @@ async def normalize_agent(stream: Any) -> None:
         metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
         log.info("normalized %d submissions: %d records, %d rejections", len(results),
                  sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results))
+
+
+@app.agent(intake_bulk_topic)
+async def bulk_agent(stream: Any) -> None:
+    """The bulk lane: the same normalisation, but its records enter kizuna.indicators a round of
+    batches at a time, each only once the merge agents have caught up (streams/backlog.py).
+    A live submission therefore waits behind at most KIZUNA_BULK_MAX_BACKLOG batches."""
+    loop, backlog = asyncio.get_running_loop(), MergeBacklog(settings)
+    async for event in stream.events():
+        started = time.perf_counter()
+        member, result = await loop.run_in_executor(None, process, event.value)
+        publish_outcome(member, result)
+        pending = batches(result, settings.partitions, settings.batch_records)
+        waited = 0.0
+        for start in range(0, len(pending), settings.partitions):
+            waited += await backlog.wait_until_small()
+            send_records(pending[start:start + settings.partitions])
+            await publisher.flush()
+        await publisher.flush()
+        metrics.STAGE_SECONDS.labels("normalize-bulk").observe(time.perf_counter() - started)
+        log.info("normalized a bulk submission: %d records, %d rejections, %.1f s held back for live traffic",
+                 len(result.records), len(result.rejections), waited)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from streams.kafka_io import client_config
 from streams.settings import ROOT, get_settings
+from tests.bench.backpressure import run_backpressure
 from tests.bench.ceiling import run_ceiling
 from tests.bench.data import indicators
 from tests.bench.feedback import run_feedback
@@ -62,6 +63,7 @@ def main() -> None:
         measured("feedback", run_feedback(n * 2, n // 10, work / "feedback"))
         measured("state", run_state(n * 5, work / "state"))
         measured("taxii_store", run_taxii_store(work / "taxii", n=n * 5))
+        measured("backpressure", run_backpressure(n * 5, work / "backpressure"))
         if not args.skip_peer:
             ensure_intelmq()
             measured("intelmq", run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench"))
@@ -95,6 +97,12 @@ def report(console: Console, results: dict[str, Any]) -> None:
     row("merge state on disk per million indicators", f"{state['disk_mib_per_million']:.0f} MiB", "", None)
     row(f"merge store RSS at {state['indicators']:,} indicators", f"{state['peak_rss_mib']:.0f} MiB", "< 1024 MiB",
         state["peak_rss_mib"] < 1024)
+    bp = results["backpressure"]
+    row(f"live p99 during a {bp['bulk_lane']['bulk']:,}-indicator import, bulk lane / same import on the live lane",
+        f"{bp['bulk_lane']['p99_ms']:,.0f} / {bp['live_lane']['p99_ms']:,.0f} ms (no import: {bp['baseline']['p99_ms']:,.0f})",
+        "bulk lane ≤ 1000 ms", bp["bulk_lane"]["p99_ms"] <= TARGETS["p99_ms_at_5000"])
+    row("bulk import rate, bulk lane / live lane", f"{bp['bulk_lane']['bulk_per_s']:,.0f} / "
+        f"{bp['live_lane']['bulk_per_s']:,.0f} ind/s", "", None)
     taxii = results["taxii_store"]
     row(f"TAXII page of {taxii['page']:,} at the end of {taxii['objects']:,} objects / at the start",
         f"{taxii['last_pages_ms_median']:.1f} / {taxii['first_pages_ms_median']:.1f} ms", "last ≤ 2× first",

@@ -71,7 +71,6 @@ def _run(mode: str, n: int, workdir: Path, workers: int, partitions: int) -> dic
                                               time.time() + 900, out, ready))
     reader.start()
     ready.wait(60)
-    done = threading.Event()
 
     def bulk() -> None:
         for start in range(0, n, CHUNK):

@@ -10,7 +10,6 @@ from pymisp import MISPEvent
 
 from connectors.misp import feed, importer
 from streams.tlp import TLP
-from tests.integration.conftest import hub  # noqa: F401  (the module-scoped worker in its own namespace)
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,6 @@ from streams.tlp import TLP
 from tests.connectors.test_siem_cef import _tcp_receiver, parsed
 from tests.connectors.test_siem_ecs import ecs_problems
 from tests.harness import Hub, namespace_env
-from tests.integration.conftest import hub  # noqa: F401  (the module-scoped hub: broker, namespace, worker)
 
 pytestmark = pytest.mark.integration
 

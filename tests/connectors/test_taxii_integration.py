@@ -23,7 +23,7 @@ from streams import access, credentials
 from streams.kafka_io import client_config
 from streams.settings import ROOT
 from streams.tlp import TLP
-from tests.harness import Hub, Worker, drop_namespace, free_port, member_ids, namespace_env, open_namespace
+from tests.harness import Hub, free_port, member_ids, namespace_env
 
 pytestmark = pytest.mark.integration
 
@@ -50,22 +50,6 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """A namespace of its own on the real broker, with a worker, as tests/integration has it."""
-    namespace = "t" + uuid.uuid4().hex[:10]
-    workdir = tmp_path_factory.mktemp(namespace)
-    try:
-        settings = open_namespace(namespace, workdir, partitions=2)
-    except Exception as exc:  # noqa: BLE001 - say what to do instead of a Kafka traceback
-        pytest.fail(f"no Kafka broker reachable ({exc}); run the tests with `make test`")
-    worker = Worker(namespace_env(settings, workdir, store="memory", partitions="2"), workdir / "worker.log")
-    worker.start()
-    yield Hub(settings, worker)
-    worker.stop()
-    drop_namespace(settings)
 
 
 @pytest.fixture(scope="module")

@@ -137,3 +137,17 @@ def test_cli_exit_codes(hub, tmp_path):
     result = run("submit", str(partial), "--as", "acme", "--tlp", "green", "--sector", "casinos")
     assert result.returncode == 2 and "unknown sector" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_bulk_lane_publishes_everything_and_rejects_with_reasons(hub):
+    """A large import on the bulk lane: all of it published (held back only while merging lags),
+    its bad lines rejected with where and why, like the live lane."""
+    values = [f"bulk-lane-{i}.example" for i in range(3000)]
+    submission = hub.submit(("value\n" + "\n".join(values) + "\nnot a value at all\n").encode(), member="acme",
+                            tlp="green", fmt="csv", bulk=True)
+    wanted = {f"[domain-name:value = '{v}']" for v in values}
+    published = hub.until(hub.topics.contrib(TLP.GREEN, ALL),
+                          lambda rs: wanted <= {r.get("pattern") for r in rs}, timeout=90)
+    assert wanted <= {r.get("pattern") for r in published}
+    rejected = [r for r in hub.read(hub.topics.member_rejected("acme"), expect=1) if r["submission_id"] == submission]
+    assert [r["where"] for r in rejected] == ["line 3002"] and rejected[0]["code"] == "invalid-value"
