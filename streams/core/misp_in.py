@@ -16,7 +16,11 @@ galaxy clusters into SDOs and sightings into STIX Sightings. Around it, kizuna:
   MISP objects count one by one (the object's grouping is not carried), and a
   composite such as `domain|ip` yields one indicator per part;
 - sets each attribute's TLP from `tlp:` tags on the event, its object and itself,
-  and from MISP distribution levels (below): misp-stix marks only the event's report.
+  and from MISP distribution levels (below): misp-stix marks only the event's report;
+- takes plain attributes of the common single-value types (`PLAIN_TYPES`: ip, domain,
+  url, hashes, e-mail; no sightings, no galaxies) without running misp-stix, which
+  costs ~0.5 ms an attribute: their conversion is the value as one observable, and
+  tests/unit/test_misp_plain.py holds both paths to the same records and rejections.
 
 Distribution, never upward (DESIGN rule 1): 0 "your organisation only" and 4
 "sharing group" name who may see the data, so they narrow to TLP:RED whatever the
@@ -53,6 +57,11 @@ ATTRIBUTE_KINDS: dict[str, tuple[str | None, ...]] = {
     "filename|sha256": (None, "file-sha256"), "filename|sha512": (None, "file-sha512"),
     "email": ("email-addr",), "email-src": ("email-addr",), "email-dst": ("email-addr",),
 }
+
+# Types whose misp-stix conversion is the value as one observable (tests/unit/test_misp_plain.py
+# compares them with misp-stix). Not hostname: misp-stix refuses a trailing dot that it accepts
+# for domain. Not composites: misp-stix refuses the whole attribute when one part is bad.
+PLAIN_TYPES = frozenset(t for t, kinds in ATTRIBUTE_KINDS.items() if len(kinds) == 1) - {"hostname"}
 
 # Distribution naming who may see it: RED whatever the tags say.
 DISTRIBUTION_AUDIENCE: dict[int, TLP] = {0: TLP.RED, 4: TLP.RED}
@@ -95,12 +104,28 @@ def _converter() -> tuple[type, dict[str, bool]]:
 
 @dataclass(slots=True)
 class _Source:
-    """One attribute as given to misp-stix: where it was in the submission and its level."""
+    """One attribute: where it was in the submission and its level."""
 
     where: str
     level: TLP | None
     misp_type: str
     for_detection: bool  # MISP's to_ids: the provider's word that it is an indicator, not context
+    parts: list[tuple[str, str]] | None = None  # (kind, value) of a plain attribute, taken without misp-stix
+
+
+def plain_parts(misp_type: str, value: str) -> list[tuple[str, str]] | None:
+    """What misp-stix makes of a plain attribute of a type in ATTRIBUTE_KINDS, without running it:
+    its value split into the observables of those kinds. misp-stix costs ~0.5 ms an attribute
+    (docs/performance.md) and the common types are a fixed split; tests/unit/test_misp_plain.py
+    checks that this gives what misp-stix gives, type by type. None: let misp-stix decide."""
+    kinds = ATTRIBUTE_KINDS.get(misp_type) if misp_type in PLAIN_TYPES else None
+    if kinds is None:
+        return None
+    pieces = value.split("|") if len(kinds) > 1 else [value]
+    if len(pieces) != len(kinds) or not all(piece.strip() for piece in pieces):
+        return None
+    return [("ipv6-addr" if kind == "ipv4-addr" and ":" in piece else kind, piece)
+            for kind, piece in zip(kinds, pieces) if kind is not None]
 
 
 def _list(value: Any) -> list[Any]:
@@ -182,8 +207,11 @@ def _sightings(value: Any, fallback: str, taken: set[str]) -> list[dict[str, Any
             for i, s in enumerate(_dicts(value)) if str(s.get("type", "0")) == "0"]
 
 
-def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, _Source]]:
-    """What misp-stix may see of the event, and each attribute's origin keyed by its uuid."""
+def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
+             plain: bool = True) -> tuple[dict[str, Any], dict[str, _Source]]:
+    """What misp-stix may see of the event, and each attribute's origin keyed by its uuid.
+    With `plain`, attributes without sightings or galaxies whose type is a fixed split
+    (`plain_parts`) bypass misp-stix."""
     chains: list[tuple[Any, list[dict[str, Any]]]] = [(a, [event]) for a in _list(event.get("Attribute"))]
     for obj in _list(event.get("Object")):
         if isinstance(obj, dict):
@@ -207,12 +235,17 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem]) -
             problems.append(Problem(where, Reason.INVALID_VALUE, "the attribute has no text value"))
             continue
         key = _key(attribute.get("uuid"), f"{event_key}/{position}", taken)
+        to_ids = attribute.get("to_ids")
+        source = _Source(where, level_of(chain + [attribute]), misp_type,
+                         to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type])
+        sources[key] = source
+        if plain and not attribute.get("Sighting") and not attribute.get("Galaxy"):
+            source.parts = plain_parts(misp_type, value)
+            if source.parts is not None:
+                continue
         attributes.append({"uuid": key, "type": misp_type, "value": value, "to_ids": False,
                            "Sighting": _sightings(attribute.get("Sighting"), key, taken),
                            "Galaxy": _galaxies(attribute.get("Galaxy"), where, problems)})
-        to_ids = attribute.get("to_ids")
-        sources[key] = _Source(where, level_of(chain + [attribute]), misp_type,
-                               to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type])
     prepared = {"uuid": event_key, "info": "kizuna submission", "Orgc": _STAND_IN_CREATOR, "Attribute": attributes,
                 "Galaxy": _galaxies(event.get("Galaxy"), where_event, problems)}
     return {"Event": prepared}, sources
@@ -259,11 +292,13 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
                     level) for refs in combinations]
 
 
-def _convert(event: dict[str, Any], where_event: str) -> Parsed:
+def _convert(event: dict[str, Any], where_event: str, plain: bool = True) -> Parsed:
     """One event -> misp-stix -> the objects kizuna shares. Galaxies misp-stix cannot read are left
     out (with a problem) rather than cost the event's indicators."""
     problems: list[Problem] = []
-    prepared, sources = _prepare(event, where_event, problems)
+    prepared, sources = _prepare(event, where_event, problems, plain)
+    if not prepared["Event"]["Attribute"] and not prepared["Event"]["Galaxy"]:
+        return _shared(event, where_event, {}, [], sources, problems)  # all plain: nothing for misp-stix
     try:
         objects, said = _run_misp_stix(prepared)
     except Exception as exc:  # noqa: BLE001 - misp-stix failing on hostile input costs this event at most
@@ -300,7 +335,7 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     bundle, labels, owned = [], {}, set()
     expanded: dict[str, tuple[list[str], TLP | None]] = {}
     for key, source in sources.items():
-        parts = _observables(objects.get(f"observed-data--{key}"), objects)
+        parts = source.parts if source.parts is not None else _observables(objects.get(f"observed-data--{key}"), objects)
         own = [objects[oid] for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
         if not parts and not own:
             message = next((m for m in said if key in m), None)
@@ -338,7 +373,8 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     return parsed
 
 
-def parse_misp(document: Any) -> Parsed:
+def parse_misp(document: Any, plain: bool = True) -> Parsed:
+    """MISP events -> items; `plain=False` sends every attribute through misp-stix (tests compare)."""
     parsed = Parsed("misp")
     for index, wrapper in enumerate(_events(document)):
         event = wrapper.get("Event") if isinstance(wrapper, dict) else None
@@ -349,7 +385,7 @@ def parse_misp(document: Any) -> Parsed:
         if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
             continue
-        converted = _convert(event, where_event)
+        converted = _convert(event, where_event, plain)
         parsed.items += converted.items
         parsed.problems += converted.problems
         parsed.sightings += converted.sightings
