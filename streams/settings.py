@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
     bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
                                                              "unless the sender chooses a lane.")
-    bulk_max_backlog: int = Field(8, ge=1, le=10_000, description="The bulk lane publishes only while at most this many "
+    bulk_max_backlog: int = Field(4, ge=1, le=10_000, description="The bulk lane publishes only while at most this many "
                                                                 "normalised batches wait for the merge agents (all workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
     take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
