@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 import typer
 from typer import _click as click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from streams import access
@@ -92,7 +93,8 @@ def submit(
     except DeliveryFailed as exc:
         raise _fail(f"could not deliver to Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     for rejected in checked.rejections:
-        err.print(f"[yellow]rejected[/] {path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]")
+        # escape: file names, places and reasons quote the submission, which must not style the terminal
+        err.print("[yellow]rejected[/] " + escape(f"{path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]"))
     out.print(f"submitted {submission_id} ({parsed.format}): "
               f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
     if checked.rejections:
