@@ -17,14 +17,13 @@ import uuid
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer
 
 from streams.core.stix_out import EXTENSION_ID
 from streams.kafka_io import client_config
 from streams.sectors import ALL
 from streams.tlp import TLP
 from tests.bench.data import csv_file
-from tests.bench.latency import _epoch_ms, _percentile
+from tests.bench.latency import _epoch_ms, _percentile, tail
 from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
 
 CHUNK = 100_000
@@ -33,12 +32,7 @@ PROBE_EVERY_S = 0.25
 
 def _reader(client: dict, topic: str, bulk: int, deadline: float, out: mp.Queue, ready: mp.Event) -> None:
     """Probe latencies, and when the last bulk record arrived."""
-    consumer = Consumer({**client, "group.id": f"bp-{uuid.uuid4()}", "auto.offset.reset": "latest",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10, "fetch.queue.backoff.ms": 10})
-    consumer.subscribe([topic])
-    while not consumer.assignment():
-        consumer.poll(0.1)
-    ready.set()
+    consumer = tail(client, topic, ready)
     probes: list[float] = []
     seen_bulk, bulk_done = 0, None
     while time.time() < deadline and (bulk_done is None if bulk else len(probes) < 60):

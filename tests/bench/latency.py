@@ -31,13 +31,33 @@ def _epoch_ms(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() * 1000
 
 
-def _reader(client: dict, topic: str, expect: int, deadline: float, out: mp.Queue, ready: mp.Event) -> None:
+def tail(client: dict, topic: str, ready: mp.Event) -> Consumer:
+    """A low-latency consumer at the end of `topic`, assigned before `ready` is set."""
     consumer = Consumer({**client, "group.id": f"lat-{uuid.uuid4()}", "auto.offset.reset": "latest",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 10, "fetch.queue.backoff.ms": 10})
     consumer.subscribe([topic])
     while not consumer.assignment():
         consumer.poll(0.1)
     ready.set()
+    return consumer
+
+
+def offer(hub: Hub, items: list[tuple[str, str]], rate: int) -> float:
+    """Send `items` as CSV submissions of PER_SUBMISSION at `rate` indicators/s on a fixed schedule
+    (not as fast as possible); returns the rate actually offered."""
+    interval, started = PER_SUBMISSION / rate, time.monotonic()
+    for n, start in enumerate(range(0, len(items), PER_SUBMISSION)):
+        delay = started + n * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        hub.submit(csv_file(items[start:start + PER_SUBMISSION]), member="bench", tlp="green", fmt="csv", flush=False)
+        hub.publisher.poll()
+    hub.publisher.flush_sync()
+    return len(items) / (time.monotonic() - started)
+
+
+def _reader(client: dict, topic: str, expect: int, deadline: float, out: mp.Queue, ready: mp.Event) -> None:
+    consumer = tail(client, topic, ready)
     latencies: list[float] = []
     while len(latencies) < expect and time.time() < deadline:
         for msg in consumer.consume(1000, 0.1):
@@ -71,16 +91,7 @@ def run_latency(rate: int, seconds: float, workdir: Path, workers: int = 2, part
     reader.start()
     ready.wait(60)
     try:
-        interval = PER_SUBMISSION / rate
-        started = time.monotonic()
-        for n, start in enumerate(range(0, total, PER_SUBMISSION)):
-            delay = started + n * interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            hub.submit(csv_file(items[start:start + PER_SUBMISSION]), member="bench", tlp="green", fmt="csv", flush=False)
-            hub.publisher.poll()
-        hub.publisher.flush_sync()
-        offered = total / (time.monotonic() - started)
+        offered = offer(hub, items, rate)
         latencies = out.get(timeout=seconds + 120)
     finally:
         reader.join(10)

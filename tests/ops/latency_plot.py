@@ -16,27 +16,13 @@ import uuid
 from pathlib import Path
 
 from streams.settings import ROOT
-from tests.bench.data import csv_file, indicators
+from tests.bench.data import indicators
+from tests.bench.latency import offer
 from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
 from tests.ops.prometheus import Prometheus
 
-PER_SUBMISSION = 50
 WINDOW = "10s"
 QUANTILES = (0.5, 0.9, 0.99)
-
-
-def offer(hub: Hub, rate: int, seconds: float) -> float:
-    """Send rate × seconds indicators on a fixed schedule; returns the rate actually offered."""
-    items = indicators(int(rate * seconds), duplicate_share=0.0, seed=rate)
-    interval, started = PER_SUBMISSION / rate, time.monotonic()
-    for n, start in enumerate(range(0, len(items), PER_SUBMISSION)):
-        delay = started + n * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        hub.submit(csv_file(items[start:start + PER_SUBMISSION]), member="bench", tlp="green", fmt="csv", flush=False)
-        hub.publisher.poll()
-    hub.publisher.flush_sync()
-    return len(items) / (time.monotonic() - started)
 
 
 def series(prom: Prometheus, expr: str, start: float, end: float) -> tuple[list[float], list[float]]:
@@ -90,7 +76,7 @@ def run(rate: int, seconds: float, workdir: Path, workers: int = 2, partitions: 
             proc.start()
         time.sleep(3)
         start = time.time()
-        offered = offer(Hub(settings, procs[0]), rate, seconds)
+        offered = offer(Hub(settings, procs[0]), indicators(int(rate * seconds), duplicate_share=0.0, seed=rate), rate)
         time.sleep(15)  # the tail drains and is scraped
         end = time.time()
         title = f"{rate:,} indicators/s offered for {seconds:.0f} s, {workers} workers, {partitions} partitions"
