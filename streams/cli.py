@@ -253,6 +253,13 @@ def setup() -> None:
     """Create the topic plan, the workers' login and every member's credentials and ACLs (idempotent)."""
     settings = _settings()
     _provision(settings)
+    if settings.warninglists:  # built here once, so that no worker start waits for it
+        from streams.warninglist_cache import cache_file, load_shared
+
+        started = time.monotonic()
+        load_shared(settings.warninglist_cache)
+        out.print(f"{time.strftime('%H:%M:%S')} setup: warning lists ready in {time.monotonic() - started:.1f} s "
+                  f"({cache_file(settings.warninglist_cache).name})")
 
 
 def _registry(settings: Settings):

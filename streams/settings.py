@@ -39,12 +39,15 @@ class Settings(BaseSettings):
     credentials_file: Path | None = Field(
         None, description="A member's credentials file issued by `kizuna members add`, on the member's own machine.")
     var_dir: Path = Field(ROOT / "var", description="Local state: broker data, merge state, secrets.")
+    cache_dir: Path = Field(ROOT / "var" / "cache", description="Data derived from shipped files (the compact "
+                            "warning-list index), shared by every worker and namespace of a host.")
     partitions: int = Field(4, ge=1, le=256, description="Partitions of the work topics; the worker scale-out limit.")
     pseudonym_key: SecretStr | None = Field(
         None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to var/secrets/pseudonym.key."
     )
     members_file: Path = Field(ROOT / "deploy" / "members.yaml", description="The members registry (YAML).")
-    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (costs ~3 s and ~400 MiB per worker).")
+    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (a compact index, memory-mapped and "
+                                      "shared by the workers of a host; built once per release).")
     confirm_threshold: int = Field(60, ge=1, le=100, description="Confidence at which a record is confirmed for general members.")
     republish_step: int = Field(10, ge=1, le=100, description="Confidence change that makes a new version without a status change.")
     standing_window_days: int = Field(30, ge=1, le=3650, description="Window over which contributor standing is counted.")
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
         except FileNotFoundError:
             raise ConfigError(f"no password for Kafka user {self.kafka_user!r}: set KIZUNA_KAFKA_PASSWORD "
                               f"or create {path} (`make kafka` does for the local admin)") from None
+
+    @property
+    def warninglist_cache(self) -> Path:
+        """Where the compact warning-list index is built once and memory-mapped by every worker."""
+        return self.cache_dir / "warninglists"
 
     @property
     def state_dir(self) -> Path:

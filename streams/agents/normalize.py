@@ -17,14 +17,14 @@ from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import Normalized, batches, normalize, pseudonym
 from streams.core.reputation import activity
 from streams.core.signing import member_key, sign_feedback, valid_submission
-from streams.core.warninglists import load_misp
 from streams.kafka_io import Publisher
 from streams.records import batch_codec, feedback_codec, submission_codec
+from streams.warninglist_cache import load_shared
 
 log = logging.getLogger(__name__)
 LIMITS = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
 SECRET = settings.pseudonym_secret()
-WARNINGS = load_misp() if settings.warninglists else None
+WARNINGS = load_shared(settings.warninglist_cache) if settings.warninglists else None
 publisher = Publisher(settings, f"{settings.namespace}-normalize")
 
 
