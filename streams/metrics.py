@@ -125,13 +125,9 @@ def count_contributors(book: Book, settings: Settings) -> None:
     REGISTRY.register(ContributorsCollector(book, settings))
 
 
-def serve(port: int, lag_of: Settings | None = None) -> None:
-    """Serve /metrics on `port` (0: not at all); with `lag_of`, also the consumer lag of that
-    namespace's groups, read in the background (streams.lag)."""
+def serve(port: int) -> bool:
+    """Serve /metrics on `port`; 0: not at all (returns whether it serves)."""
     if not port:
-        return
+        return False
     start_http_server(port)
-    if lag_of is not None:
-        from streams.lag import LagMonitor
-
-        LagMonitor(lag_of).start()
+    return True
