@@ -82,7 +82,13 @@ class Merge:
         for partition, raw in events:
             store = await self.stores.ready(partition)
             states = touched.setdefault(partition, {})
-            batch = codec.decode(raw)
+            try:
+                batch = codec.decode(raw)
+            except Exception as exc:  # noqa: BLE001 - only the hub writes here: a bug, kept on record, not a crash loop
+                log.error("partition %d: a message that is not a NormalizedBatch was skipped (%s)", partition, exc)
+                problem = Problem("batch", Reason.MALFORMED, f"not a kizuna NormalizedBatch record ({type(exc).__name__})")
+                self.ctx.reject(None, rejection("unknown", self.ctx.clock(), "unknown", "indicators", problem))
+                continue
             for record in batch["records"]:
                 key = record["id"].encode()
                 states[key] = fold(states.get(key) or upgrade(store.get(key)), record, batch)
