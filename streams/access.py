@@ -22,9 +22,19 @@ from typing import Iterable
 
 import orjson
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   ResourcePatternType, ResourceType, ScramCredentialInfo, ScramMechanism,
-                                   UserScramCredentialDeletion, UserScramCredentialUpsertion)
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 
 from streams import credentials, members
 from streams.core.reputation import Book, standing
@@ -84,7 +94,8 @@ class Standing:
     pinned: bool
 
 
-def standings(settings: Settings, registry: Registry, book: Book | None = None, now_ms: int | None = None) -> dict[str, Standing]:
+def standings(settings: Settings, registry: Registry, book: Book | None = None,
+              now_ms: int | None = None) -> dict[str, Standing]:
     """Each member's tier from its contributions in the window (read from kizuna.reputation)."""
     from streams.core.normalize import pseudonym
     from streams.kafka_io import read_partition
@@ -121,7 +132,8 @@ def readable_topics(settings: Settings, member_id: str, max_age_s: float = 30.0)
 def member_for_token(settings: Settings, token: str) -> Member | None:
     """The member an API token (TAXII bearer token / basic-auth password) was issued to."""
     for member in members.load(settings.members_file).members:
-        if credentials.issued(settings, member.id) and credentials.token_matches(credentials.load(settings, member.id), token):
+        if credentials.issued(settings, member.id) and credentials.token_matches(credentials.load(settings, member.id),
+                                                                                 token):
             return member
     return None
 
@@ -135,7 +147,8 @@ def _bindings(principal: str, rules: Iterable[Rule]) -> list[AclBinding]:
 
 def _current(client: AdminClient, principal: str) -> set[Rule]:
     found = client.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{principal}",
-                                                  None, AclOperation.ANY, AclPermissionType.ANY), request_timeout=30).result()
+                                                  None, AclOperation.ANY, AclPermissionType.ANY),
+                                 request_timeout=30).result()
     return {(b.restype, b.name, b.resource_pattern_type, b.operation) for b in found}
 
 
@@ -173,7 +186,8 @@ def drop_user(client: AdminClient, principal: str) -> None:
     """Revoke at once: ACLs first (every later request is refused), then the login."""
     reconcile(client, principal, set())
     try:
-        _wait(client.alter_user_scram_credentials([UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)],
+        _wait(client.alter_user_scram_credentials([UserScramCredentialDeletion(principal,
+                                                                               ScramMechanism.SCRAM_SHA_512)],
                                                   request_timeout=30))
     except KafkaException:
         pass  # no such credential: already gone

@@ -21,8 +21,21 @@ from connectors.misp.cli import misp_cli
 from connectors.siem.cli import export_cli
 from connectors.taxii.cli import taxii_cli
 from streams import access
-from streams.cliutil import (EXIT_INTERNAL, EXIT_KAFKA, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_USAGE, err, hub_login, json_lines,
-                             listing, out, say, scope, unwrap)
+from streams.cliutil import (
+    EXIT_INTERNAL,
+    EXIT_KAFKA,
+    EXIT_PARTIAL,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    err,
+    hub_login,
+    json_lines,
+    listing,
+    out,
+    say,
+    scope,
+    unwrap,
+)
 from streams.cliutil import fail as _fail
 from streams.cliutil import registry as _registry
 from streams.cliutil import settings as _settings
@@ -50,12 +63,19 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, 
 def submit(
     path: Annotated[Path, typer.Argument(help="File to submit: STIX bundle, MISP event JSON, CSV or text.")],
     member: Annotated[str, typer.Option("--as", help="Your member id (your issued credentials sign it).")],
-    tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")] = None,
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
+    tlp: Annotated[Optional[str],
+                   typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")
+                   ] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="Share with this sector only (repeatable); default: the "
+                                                             "whole community.")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
-    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")] = None,
-    bulk: Annotated[Optional[bool], typer.Option("--bulk/--live", help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
-                                                                     "The bulk lane yields to live submissions.")] = None,
+    to: Annotated[Optional[list[str]],
+                  typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")
+                  ] = None,
+    bulk: Annotated[Optional[bool], typer.Option("--bulk/--live",
+                                                 help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
+                                                      "The bulk lane yields to live submissions.")] = None,
 ) -> None:
     """Put a submission on the intake, after checking it here with the hub's own parser."""
     from streams import intake
@@ -90,7 +110,8 @@ def submit(
 
 @cli.command()
 def feedback(
-    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, 1.2.3.4 ...).")],
+    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, "
+                                                  "1.2.3.4 ...).")],
     member: Annotated[str, typer.Option("--as", help="Your member id (your issued credentials sign it).")],
     kind: Annotated[str, typer.Option(help="sighting, false-positive or confirm.")],
     count: Annotated[int, typer.Option(help="How many times it was seen (sightings only).")] = 1,
@@ -182,16 +203,19 @@ def members_show(member_id: Annotated[str, typer.Argument(help="Member id.")]) -
 def members_add(
     member_id: Annotated[str, typer.Argument(help="Member id: lower case, digits, dashes; names its inbox topic.")],
     name: Annotated[str, typer.Option(help="Display name (never shared unless --consent-named).")] = "",
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="A sector of the member (repeatable).")] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="A sector of the member (repeatable).")] = None,
     tier: Annotated[str, typer.Option(help="auto (follows standing), contributor or general.")] = "auto",
     default_tlp: Annotated[Optional[str], typer.Option(help="TLP of its submissions that carry none.")] = None,
     max_tlp: Annotated[str, typer.Option(help="Highest TLP of the sector topics it may read.")] = "amber+strict",
-    consent_named: Annotated[bool, typer.Option("--consent-named", help="Records may name it as their source.")] = False,
+    consent_named: Annotated[bool, typer.Option("--consent-named",
+                                                help="Records may name it as their source.")] = False,
 ) -> None:
     """Add a member: registry entry, its topics, SCRAM credentials and ACLs; prints its credentials file."""
     from pydantic import ValidationError
 
-    from streams import credentials, members as registry
+    from streams import credentials
+    from streams import members as registry
     from streams.members import Member
 
     settings = _settings()
@@ -212,7 +236,8 @@ def members_add(
 @members_cli.command("remove")
 def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")]) -> None:
     """Remove a member: its ACLs and login are revoked at once, its own topics deleted."""
-    from streams import credentials, members as registry
+    from streams import credentials
+    from streams import members as registry
     from streams.kafka_io import admin
 
     settings = _settings()
@@ -229,7 +254,8 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
 
 @members_cli.command("sync")
 def members_sync(
-    every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take effect.")] = 0,
+    every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take "
+                                              "effect.")] = 0,
 ) -> None:
     """Make the broker match the registry and each member's standing: credentials, topics, ACLs."""
     settings = _settings()
@@ -365,7 +391,8 @@ def topics_create() -> None:
     try:
         from streams.kafka_io import create_topics
 
-        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings, [m.id for m in _registry(settings).members]))
+        member_ids = [m.id for m in _registry(settings).members]
+        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings, member_ids))
     except KafkaException as exc:
         raise _fail(f"Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     out.print(f"topics: {len(created)} created, {len(existing)} already there")

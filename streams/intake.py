@@ -14,7 +14,6 @@ from streams.records import feedback_codec, submission_codec
 from streams.settings import Settings
 from streams.topics import Topics
 
-
 _publishers: dict[tuple[str, str, str], Publisher] = {}
 
 

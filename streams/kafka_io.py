@@ -170,6 +170,7 @@ def read_partition(settings: Settings, topic: str, partition: int,
                 if msg.offset() >= high - 1:
                     return
             if time.monotonic() - stalled_since > patience_s:
-                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no progress reading {topic} for {patience_s:.0f} s"))
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                                f"no progress reading {topic} for {patience_s:.0f} s"))
     finally:
         consumer.close()

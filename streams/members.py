@@ -30,8 +30,10 @@ class Member(BaseModel):
                                            "contributor or general: pinned by the operator.")
     default_tlp: str | None = Field(None, description="TLP for submissions and feedback that carry none.")
     consent_named: bool = Field(False, description="May records name this member as their source?")
-    max_tlp: str = Field("amber-strict", validate_default=True, description="Highest TLP of the sector topics this member is entitled to read "
-                                                     "(clear, green, amber, amber+strict); RED only ever reaches inboxes.")
+    max_tlp: str = Field("amber-strict", validate_default=True,
+                         description="Highest TLP of the sector topics this member is entitled to read "
+                                                     "(clear, green, amber, amber+strict); RED only ever reaches "
+                                                     "inboxes.")
 
     @field_validator("sectors")
     @classmethod

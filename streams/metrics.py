@@ -34,14 +34,17 @@ SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake
 OBJECTS_IN = Counter("kizuna_objects_in_total", "Usable objects found in submissions", ["format"])
 NORMALIZED = Counter("kizuna_records_normalized_total", "Objects normalised into records", ["stix_type"])
 REJECTIONS = Counter("kizuna_rejections_total", "Items rejected to kizuna.rejected", ["reason"])
-MERGED = Counter("kizuna_merge_objects_total", "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
+MERGED = Counter("kizuna_merge_objects_total",
+                 "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
 PUBLISHED = Counter("kizuna_published_total", "Record versions published", ["tlp", "sector", "tier"])
 FEEDBACK = Counter("kizuna_feedback_total", "Valid feedback taken in", ["kind"])
-STATUS = Counter("kizuna_general_versions_total", "Versions published to general members, by status (confirmed, revoked)", ["tlp", "status"])
+STATUS = Counter("kizuna_general_versions_total",
+                 "Versions published to general members, by status (confirmed, revoked)", ["tlp", "status"])
 CONFIDENCE = Histogram("kizuna_published_confidence", "Confidence of published record versions", ["tlp"],
                        buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100))
 LATENCY = Histogram(
-    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker", ["tlp", "sector"],
+    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker",
+    ["tlp", "sector"],
     buckets=(0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 STAGE_SECONDS = Histogram(
@@ -50,7 +53,8 @@ STAGE_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge("kizuna_consumer_lag", "Messages not yet consumed, summed over the groups of a kind "
                      "(worker, hub, member) per topic; member topics as <ns>.org.*.<kind>", ["group_kind", "topic"])
-LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds", "When consumer lag was last read from the brokers")
+LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds",
+                    "When consumer lag was last read from the brokers")
 
 # For connectors (the TAXII server): endpoint is the route template, never a path with ids in it.
 TAXII_REQUESTS = Counter("kizuna_taxii_requests_total", "TAXII requests answered", ["endpoint", "status"])
@@ -110,7 +114,8 @@ class ContributorsCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("kizuna_contributing_members",
-                                   "Members that submitted or gave feedback in the window, per sector (all: every member)",
+                                   "Members that submitted or gave feedback in the window, per sector (all: every "
+                                   "member)",
                                    labels=["sector", "window"])
         registry, now = members.load(self.settings.members_file), int(time.time() * 1000)
         for window, span in WINDOWS.items():

@@ -30,39 +30,56 @@ class Settings(BaseSettings):
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
     kafka_security: Literal["sasl_plaintext", "sasl_ssl", "plaintext"] = Field(
-        "sasl_plaintext", description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without auth.")
+        "sasl_plaintext",
+        description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without "
+                    "auth.")
     kafka_user: str = Field("admin", pattern=r"^[A-Za-z0-9._-]{1,100}$",
                             description="This process's SCRAM user: admin for setup, <namespace>-hub for workers.")
     kafka_password: SecretStr | None = Field(
-        None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the local setup).")
+        None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the "
+                          "local setup).")
     kafka_ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (sasl_ssl).")
     credentials_file: Path | None = Field(
         None, description="A member's credentials file issued by `kizuna members add`, on the member's own machine.")
     var_dir: Path = Field(ROOT / "var", description="Local state: broker data, merge state, secrets.")
     partitions: int = Field(4, ge=1, le=256, description="Partitions of the work topics; the worker scale-out limit.")
     pseudonym_key: SecretStr | None = Field(
-        None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to var/secrets/pseudonym.key."
+        None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to "
+                          "var/secrets/pseudonym.key."
     )
     members_file: Path = Field(ROOT / "deploy" / "members.yaml", description="The members registry (YAML).")
-    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (costs ~3 s and ~400 MiB per worker).")
-    confirm_threshold: int = Field(60, ge=1, le=100, description="Confidence at which a record is confirmed for general members.")
-    republish_step: int = Field(10, ge=1, le=100, description="Confidence change that makes a new version without a status change.")
-    standing_window_days: int = Field(30, ge=1, le=3650, description="Window over which contributor standing is counted.")
-    standing_bar: int = Field(5, ge=1, description="Contributions (accepted items + feedback) in the window that keep contributor standing.")
-    hub_name: str = Field("kizuna hub", description="Name of the hub identity that replaces submitters in shared records.")
-    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest submission accepted.")
+    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (costs ~3 s and ~400 "
+                                                 "MiB per worker).")
+    confirm_threshold: int = Field(60, ge=1, le=100,
+                                   description="Confidence at which a record is confirmed for general members.")
+    republish_step: int = Field(10, ge=1, le=100,
+                                description="Confidence change that makes a new version without a status change.")
+    standing_window_days: int = Field(30, ge=1, le=3650,
+                                      description="Window over which contributor standing is counted.")
+    standing_bar: int = Field(5, ge=1, description="Contributions (accepted items + feedback) in the window that keep "
+                                                   "contributor standing.")
+    hub_name: str = Field("kizuna hub",
+                          description="Name of the hub identity that replaces submitters in shared records.")
+    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024,
+                                      description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
     bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
                                                              "unless the sender chooses a lane.")
-    bulk_max_backlog: int = Field(4, ge=1, le=10_000, description="The bulk lane publishes only while at most this many "
-                                                                "normalised batches wait for the merge agents (all workers).")
+    bulk_max_backlog: int = Field(4, ge=1, le=10_000,
+                                  description="The bulk lane publishes only while at most this many "
+                                                                "normalised batches wait for the merge agents (all "
+                                                                "workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
     take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
-    take_within_s: float = Field(0.02, gt=0, le=5, description="Longest wait to fill a batch, seconds: latency vs. throughput.")
-    session_timeout_s: float = Field(10, ge=3, le=300, description="A worker silent this long is dropped from the group and its partitions move.")
+    take_within_s: float = Field(0.02, gt=0, le=5,
+                                 description="Longest wait to fill a batch, seconds: latency vs. throughput.")
+    session_timeout_s: float = Field(10, ge=3, le=300,
+                                     description="A worker silent this long is dropped from the group and its "
+                                                 "partitions move.")
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
-    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory (tests).")
+    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory "
+                                                                       "(tests).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the Faust worker's own web server.")
     log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level.")

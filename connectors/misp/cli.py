@@ -54,16 +54,29 @@ def import_(
     paths: Annotated[Optional[list[Path]], typer.Argument(
         help="MISP event JSON files (an event, a list, a restSearch response, or one ZeroMQ publish message a line) "
              "or directories of them, a MISP feed's included.")] = None,
-    member: Annotated[str, typer.Option("--as", help="Your member id (your issued credentials sign each submission).")] = "",
-    rest: Annotated[bool, typer.Option("--rest", help="Import from the MISP instance at KIZUNA_MISP_URL (events changed since the last run).")] = False,
-    url: Annotated[Optional[str], typer.Option("--url", help="Import from this MISP instance instead (implies --rest).")] = None,
+    member: Annotated[str, typer.Option(
+        "--as", help="Your member id (your issued credentials sign each submission).")] = "",
+    rest: Annotated[bool, typer.Option("--rest", help="Import from the MISP instance at KIZUNA_MISP_URL (events "
+                                                      "changed since the last run).")] = False,
+    url: Annotated[Optional[str],
+                   typer.Option("--url", help="Import from this MISP instance instead (implies --rest).")] = None,
     zmq: Annotated[bool, typer.Option("--zmq", help="Follow MISP's ZeroMQ publisher at KIZUNA_MISP_ZMQ_URL.")] = False,
-    zmq_url: Annotated[Optional[str], typer.Option("--zmq-url", help="Follow this ZeroMQ publisher instead (implies --zmq).")] = None,
-    max_events: Annotated[int, typer.Option("--max", help="With --zmq: stop after this many events (0: no limit).")] = 0,
-    idle_timeout: Annotated[float, typer.Option(help="With --zmq: stop after this many seconds without an event (0: never).")] = 0.0,
-    tlp: Annotated[Optional[str], typer.Option(help="TLP for events with neither a tlp: tag nor a distribution level; narrows every other event. Default: KIZUNA_MISP_DEFAULT_TLP.")] = None,
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
-    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED and for distribution 0 or 4.")] = None,
+    zmq_url: Annotated[Optional[str], typer.Option("--zmq-url",
+                                                   help="Follow this ZeroMQ publisher instead (implies --zmq).")
+                                    ] = None,
+    max_events: Annotated[int, typer.Option("--max",
+                                            help="With --zmq: stop after this many events (0: no limit).")] = 0,
+    idle_timeout: Annotated[float, typer.Option(help="With --zmq: stop after this many seconds without an event (0: "
+                                                     "never).")] = 0.0,
+    tlp: Annotated[Optional[str],
+                   typer.Option(help="TLP for events with neither a tlp: tag nor a distribution level; narrows every "
+                                     "other event. Default: KIZUNA_MISP_DEFAULT_TLP.")] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="Share with this sector only (repeatable); default: the "
+                                                             "whole community.")] = None,
+    to: Annotated[Optional[list[str]],
+                  typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED and "
+                                            "for distribution 0 or 4.")] = None,
 ) -> None:
     """Submit MISP events to the hub, one submission per event."""
     from connectors.misp import importer
@@ -127,7 +140,9 @@ def import_(
 @misp_cli.command("feed")
 def feed(
     member: Annotated[str, typer.Option("--as", help="The member whose view is exported (read with its own login).")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Directory to write; default KIZUNA_MISP_FEED_DIR or <KIZUNA_VAR_DIR>/misp-feed/<member>.")] = None,
+    out_dir: Annotated[Optional[Path],
+                       typer.Option("--out", help="Directory to write; default KIZUNA_MISP_FEED_DIR or "
+                                                  "<KIZUNA_VAR_DIR>/misp-feed/<member>.")] = None,
 ) -> None:
     """Write what MEMBER may see as a MISP feed (manifest.json, <uuid>.json, hashes.csv) that its
     MISP instance can pull (Sync Actions > Feeds > add a feed of type MISP Feed at this directory's URL)."""

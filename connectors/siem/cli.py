@@ -33,9 +33,12 @@ export_cli = typer.Typer(no_args_is_help=True, help=(
     "Exit codes: 0 done, 1 some records unreadable (named; the rest written), 2 usage or configuration error, "
     "3 no such member, 4 Kafka or the syslog receiver failed."))
 
-Member = Annotated[Optional[str], typer.Option("--as", help="Member whose entitlements to follow (default KIZUNA_SIEM_MEMBER).")]
+Member = Annotated[Optional[str],
+                   typer.Option("--as", help="Member whose entitlements to follow (default KIZUNA_SIEM_MEMBER).")]
 Follow = Annotated[bool, typer.Option("--follow", help="Keep exporting new versions until Ctrl-C.")]
-OutDir = Annotated[Optional[Path], typer.Option("--out", help="Output directory (default KIZUNA_SIEM_OUT_DIR, else var/siem/<member>).")]
+OutDir = Annotated[Optional[Path],
+                   typer.Option("--out",
+                                help="Output directory (default KIZUNA_SIEM_OUT_DIR, else var/siem/<member>).")]
 
 
 
@@ -109,7 +112,8 @@ def export_ecs(
     member: Member = None,
     follow: Follow = False,
     out: OutDir = None,
-    stdout: Annotated[bool, typer.Option("--stdout", help="Write the documents to standard output instead of a file.")] = False,
+    stdout: Annotated[bool, typer.Option("--stdout",
+                                         help="Write the documents to standard output instead of a file.")] = False,
 ) -> None:
     """Elastic Common Schema threat.indicator documents, one JSON object per line (threat-indicators.ndjson)."""
     from connectors.siem.stream import EcsOutput
@@ -125,7 +129,9 @@ def export_ecs(
 def export_cef(
     member: Member = None,
     follow: Follow = False,
-    syslog: Annotated[Optional[str], typer.Option(help="Receiver, tcp://host:port or udp://host:port (default KIZUNA_SIEM_SYSLOG); none: CEF lines on standard output.")] = None,
+    syslog: Annotated[Optional[str],
+                      typer.Option(help="Receiver, tcp://host:port or udp://host:port (default KIZUNA_SIEM_SYSLOG); "
+                                        "none: CEF lines on standard output.")] = None,
 ) -> None:
     """ArcSight CEF events, one per indicator, in RFC 5424 syslog messages over TCP or UDP."""
     from connectors.siem.cef import SyslogSender
@@ -147,9 +153,11 @@ def export_cef(
 
 @export_cli.command("blocklist")
 def export_blocklist(member: Member = None, follow: Follow = False, out: OutDir = None) -> None:
-    """Plain lists per kind (ipv4-addr.txt, domain-name.txt ...) and Suricata rules (kizuna.rules), each replaced atomically.
+    """Plain lists per kind (ipv4-addr.txt, domain-name.txt ...) and Suricata rules (kizuna.rules), each
+    replaced atomically.
 
-    Revoked and expired indicators leave the lists, and unconfirmed ones stay out unless KIZUNA_SIEM_BLOCK_UNCONFIRMED."""
+    Revoked and expired indicators leave the lists, and unconfirmed ones stay out unless
+    KIZUNA_SIEM_BLOCK_UNCONFIRMED."""
     from connectors.siem.stream import BlocklistOutput
 
     settings, siem, member = _configured(member)

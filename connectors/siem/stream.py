@@ -248,7 +248,8 @@ class Export:
             else:
                 self._once(consumer, assigned, total, stop)
         except KafkaException as exc:
-            raise ExportFailed(f"Kafka at {self.hub.bootstrap_servers}: {exc.args[0].str() if exc.args else exc}") from None
+            reason = exc.args[0].str() if exc.args else exc
+            raise ExportFailed(f"Kafka at {self.hub.bootstrap_servers}: {reason}") from None
         finally:
             consumer.close()
             self.output.close()
@@ -303,7 +304,8 @@ class Export:
             total += max(high - low, 0)
         return total
 
-    def _once(self, consumer: Consumer, assigned: set[tuple[str, int]], total: int | None, stop: threading.Event) -> None:
+    def _once(self, consumer: Consumer, assigned: set[tuple[str, int]], total: int | None,
+              stop: threading.Event) -> None:
         unfinished, heard = set(assigned), time.monotonic()
         while unfinished and not stop.is_set():
             messages = consumer.consume(1000, timeout=0.5)
@@ -364,7 +366,8 @@ class Export:
                 unfinished |= gained
                 access_checked = time.monotonic()
 
-    def _reassign(self, consumer: Consumer, assigned: set[tuple[str, int]]) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    def _reassign(self, consumer: Consumer, assigned: set[tuple[str, int]]) -> tuple[set[tuple[str, int]],
+                                                                                     set[tuple[str, int]]]:
         """Follow changes of access: read topics the member gained, forget the ones it lost."""
         wanted = set(self.topics())
         held = {topic for topic, _ in assigned}

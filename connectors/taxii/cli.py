@@ -114,10 +114,15 @@ def materialize(
 def poll(
     url: Annotated[str, typer.Argument(help="API root of the remote TAXII 2.1 server, e.g. https://isac.example/api1/.")],
     collection: Annotated[str, typer.Option("--collection", help="Id of the remote collection to read.")],
-    member: Annotated[str, typer.Option("--as", help="The member the objects are submitted as (its credentials sign them).")],
+    member: Annotated[str, typer.Option("--as", help="The member the objects are submitted as (its credentials sign "
+                                                     "them).")],
     tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking.")] = None,
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep polling every KIZUNA_TAXII_POLL_INTERVAL_S, until Ctrl-C.")] = False,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="Share with this sector only (repeatable); default: the "
+                                                             "whole community.")] = None,
+    follow: Annotated[bool, typer.Option("--follow",
+                                         help="Keep polling every KIZUNA_TAXII_POLL_INTERVAL_S, until Ctrl-C.")
+                        ] = False,
 ) -> None:
     """Import what a remote TAXII 2.1 collection added since the last poll (position kept under var/taxii/)."""
     from connectors.taxii.client import PollError
@@ -139,7 +144,8 @@ def poll(
                 with _spinner() as progress:
                     task = progress.add_task(f"polling {url}")
                     result = poll_once(settings, taxii, url, collection, member, tlp, sectors,
-                                       on_page=lambda r: progress.update(task, description=f"{r.objects:,} objects in {r.pages} pages"))
+                                       on_page=lambda r: progress.update(task, description=f"{r.objects:,} objects in "
+                                                                                           f"{r.pages} pages"))
             except (PollError, DeliveryFailed) as exc:
                 failed = str(exc) if isinstance(exc, PollError) else f"could not submit to the hub: {exc}"
                 if not follow:
@@ -151,7 +157,8 @@ def poll(
                 ui.out.print(f"{result.objects:,} objects in {result.pages} pages: {result.submissions} submissions "
                                f"as {member}; next poll starts after {result.position or 'the beginning'}")
                 if result.no_dates:
-                    ui.err.print("[yellow]warning:[/] the server sends no X-TAXII-Date-Added-Last: every poll reads the whole collection")
+                    ui.err.print("[yellow]warning:[/] the server sends no X-TAXII-Date-Added-Last: every poll reads "
+                                 "the whole collection")
             if not follow:
                 return
             time.sleep(taxii.poll_interval_s)

@@ -102,7 +102,8 @@ def collection_url(api_root: str, collection: str) -> str:
 
 
 def poll(settings: Settings, taxii: TaxiiSettings, api_root: str, collection: str, member: str,
-         tlp: str | None = None, sectors: list[str] = (), on_page: Callable[[PollResult], None] | None = None) -> PollResult:
+         tlp: str | None = None, sectors: list[str] = (), on_page: Callable[[PollResult],
+                                                                            None] | None = None) -> PollResult:
     """Read everything added since the saved position, submit each page, save the position after each."""
     url = collection_url(api_root, collection)
     positions = Positions(taxii.positions_dir(settings))

@@ -50,7 +50,8 @@ class Feedback:
                 if problem is None and not valid_feedback(member_key(secret, self.settings.namespace, item["member"]),
                                                           item):
                     problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNAUTHENTICATED,
-                                      "not signed with the sender's key: send with the credentials the hub issued to you")
+                                      "not signed with the sender's key: send with the credentials the hub issued to "
+                                      "you")
                 if problem is not None:
                     rejected.append((known, rejection(item["feedback_id"], now, member, "feedback", problem)))
                 else:

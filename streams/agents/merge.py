@@ -18,8 +18,18 @@ from streams import metrics
 from streams.agents.base import Context
 from streams.app import Pipeline
 from streams.core.items import Problem, Reason, rejection
-from streams.core.merge import (Policy, Publication, State, changes, fold, fold_feedback, mark_published, outcomes,
-                                providers, upgrade)
+from streams.core.merge import (
+    Policy,
+    Publication,
+    State,
+    changes,
+    fold,
+    fold_feedback,
+    mark_published,
+    outcomes,
+    providers,
+    upgrade,
+)
 from streams.core.normalize import pseudonym
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.records import batch_codec
@@ -86,7 +96,8 @@ class Merge:
                 batch = codec.decode(raw)
             except Exception as exc:  # noqa: BLE001 - only the hub writes here: a bug, kept on record, not a crash loop
                 log.error("partition %d: a message that is not a NormalizedBatch was skipped (%s)", partition, exc)
-                problem = Problem("batch", Reason.MALFORMED, f"not a kizuna NormalizedBatch record ({type(exc).__name__})")
+                problem = Problem("batch", Reason.MALFORMED,
+                                  f"not a kizuna NormalizedBatch record ({type(exc).__name__})")
                 self.ctx.reject(None, rejection("unknown", self.ctx.clock(), "unknown", "indicators", problem))
                 continue
             for record in batch["records"]:

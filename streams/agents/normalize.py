@@ -31,7 +31,8 @@ class Normalize:
 
     def __init__(self, ctx: Context, warnings: WarningIndex | None = None) -> None:
         self.ctx, self.settings, self.topics = ctx, ctx.settings, ctx.topics
-        self.limits = Limits(self.settings.max_submission_bytes, self.settings.max_objects, self.settings.max_json_depth)
+        self.limits = Limits(self.settings.max_submission_bytes, self.settings.max_objects,
+                             self.settings.max_json_depth)
         if warnings is not None:
             self.warnings = warnings
 

@@ -69,10 +69,13 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
-        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
-        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
+                                        parsed.format, problem))
+        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
+                                     p) for p in parsed.problems]
         return out
-    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
+                                 p) for p in parsed.problems]
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
         levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
@@ -84,7 +87,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         else:
             problem = None
         if problem is not None:
-            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
+            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
+                                            parsed.format, problem))
             continue
         level = max(levels)
         known = by_id.get(item.id)
@@ -110,7 +114,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         out.feedback.append({
             "feedback_id": f"{submission['submission_id']}/{sighting.source_id}",
             "member": submission["submitter"], "kind": "sighting", "indicator": sighting.indicator,
-            "count": sighting.count, "tlp": max(levels).slug if levels else None, "observed_at": submission["received_at"],
+            "count": sighting.count, "tlp": max(levels).slug if levels else None,
+            "observed_at": submission["received_at"],
         })
     return out
 

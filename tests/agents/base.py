@@ -120,7 +120,8 @@ class AgentTestCase:
     def test_rejections_are_well_formed_and_pseudonymous(self, settings: Settings) -> None:
         topics = Topics(settings.namespace)
         registry = members.load(settings.members_file)
-        recorder = self.execute(settings, self.good(settings) + self.damaged(self.good(settings)) + self.rejected(settings))
+        good = self.good(settings)
+        recorder = self.execute(settings, good + self.damaged(good) + self.rejected(settings))
         hub_wide = recorder.on(topics.rejected)
         assert hub_wide, "nothing was rejected"
         for sent in hub_wide:
@@ -135,7 +136,8 @@ class AgentTestCase:
     def test_replay_publishes_the_same(self, settings: Settings) -> None:
         """At-least-once: the same input on a fresh step gives the same messages (deterministic ids)."""
         first, second = (self.execute(settings, self.good(settings)) for _ in range(2))
-        assert [(s.topic, s.key, s.partition) for s in first.sent] == [(s.topic, s.key, s.partition) for s in second.sent]
+        assert [(s.topic, s.key, s.partition) for s in first.sent] == [(s.topic, s.key,
+                                                                        s.partition) for s in second.sent]
 
     def damaged(self, good: list[bytes]) -> list[bytes]:
         return damaged(good)

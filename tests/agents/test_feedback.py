@@ -17,7 +17,8 @@ def signed(settings: Settings, member: str, indicator: str, kind: str, key_of: s
     """A kizuna.feedback message as `kizuna feedback` writes it."""
     item = feedback_item(member, indicator, kind, tlp="green", observed_at=NOW_MS)
     item["feedback_id"] = f"fb-{member}-{kind}-{indicator}"  # deterministic, for the replay check
-    item["signature"] = sign_feedback(member_key(settings.pseudonym_secret(), settings.namespace, key_of or member), item)
+    item["signature"] = sign_feedback(member_key(settings.pseudonym_secret(), settings.namespace, key_of or member),
+                                      item)
     return feedback_codec().encode({"items": [item]})
 
 

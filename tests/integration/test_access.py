@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 DENIED = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
 
-def read_as(settings, member: str, topic: str, group: str | None = None, timeout: float = 10) -> tuple[list, int | None]:
+def read_as(settings, member: str, topic: str, group: str | None = None,
+            timeout: float = 10) -> tuple[list, int | None]:
     """(records, error code) of reading `topic` from the start as `member` until its end."""
     group = group or settings_topics(settings).member_group_prefix(member) + uuid.uuid4().hex
     consumer = Consumer({**client_config(settings, member), "group.id": group, "enable.partition.eof": True,
@@ -97,7 +98,8 @@ def test_a_submission_in_another_members_name_is_rejected(hub):
         hub.publisher.send(hub.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
     hub.publisher.flush_sync()
     mine = hub.until(hub.topics.member_rejected("globex"),
-                     lambda rs: {forged["submission_id"], unsigned["submission_id"]} <= {r["submission_id"] for r in rs})
+                     lambda rs: {forged["submission_id"],
+                                 unsigned["submission_id"]} <= {r["submission_id"] for r in rs})
     codes = {r["submission_id"]: r["code"] for r in mine}
     assert codes[forged["submission_id"]] == codes[unsigned["submission_id"]] == "unauthenticated"
     published = hub.read(hub.topics.contrib(TLP.GREEN, "all"), expect=0, settle=1)

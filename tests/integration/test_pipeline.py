@@ -97,7 +97,8 @@ def test_state_survives_a_worker_crash(hub):
     hub.submit(payload, member="acme", tlp="clear", fmt="csv")  # a duplicate after the restart
     hub.submit(b"value\nafter-restart.example\n", member="acme", tlp="clear", fmt="csv")
     records = hub.read(topic, expect=2, settle=3)
-    assert [r["extensions"][EXTENSION_ID]["value"] for r in records] == ["crash-survivor.example", "after-restart.example"]
+    assert [r["extensions"][EXTENSION_ID]["value"] for r in records] == ["crash-survivor.example",
+                                                                         "after-restart.example"]
 
 
 def test_cli_submit_and_consume(hub, tmp_path):
@@ -110,7 +111,8 @@ def test_cli_submit_and_consume(hub, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "2 objects accepted, 0 rejected" in done.stdout
     shown = subprocess.run([*kizuna, "consume", hub.topics.contrib(TLP.GREEN, "gas"), "--from-beginning",
-                            "--max", "2", "--timeout", "30"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+                            "--max", "2", "--timeout", "30"], env=env, capture_output=True, text=True, cwd=ROOT,
+                           timeout=60)
     assert shown.returncode == 0, shown.stderr
     lines = [orjson.loads(line) for line in shown.stdout.splitlines()]
     assert sorted(r["pattern"] for r in lines) == ["[ipv4-addr:value = '45.77.67.9']",
