@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import click
 import orjson
@@ -39,6 +39,7 @@ from streams.cliutil import (
 from streams.cliutil import fail as _fail
 from streams.cliutil import registry as _registry
 from streams.cliutil import settings as _settings
+from streams.constants import REQUEST_TIMEOUT_S
 from streams.core.formats import FORMATS, Limits, parse_submission
 from streams.core.normalize import normalize
 from streams.sectors import ALL, SECTORS
@@ -150,18 +151,14 @@ def members_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from streams.core.normalize import pseudonym
-    from streams.core.reputation import Book
-    from streams.kafka_io import read_partition
     from streams.tlp import TLP
 
     settings = _settings()
     known = _registry(settings)
-    book = Book()
-    for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
-        book.apply(orjson.loads(value))
+    book = access.read_book(settings)
     tiers = access.standings(settings, known, book)
     secret = settings.pseudonym_secret()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for member in known.members:
         alpha, beta = book.counts(pseudonym(secret, member.id), TLP.GREEN)
         now = tiers[member.id]
@@ -223,8 +220,8 @@ def members_add(
     if known.get(member_id) is not None:
         raise _fail(f"member {member_id!r} exists; `kizuna members remove` it first to re-issue")
     try:
-        member = Member(id=member_id, name=name, sectors=sector or [], tier=tier, default_tlp=default_tlp,
-                        max_tlp=max_tlp, consent_named=consent_named)
+        member = Member.model_validate({"id": member_id, "name": name, "sectors": sector or [], "tier": tier,
+                                        "default_tlp": default_tlp, "max_tlp": max_tlp, "consent_named": consent_named})
     except ValidationError as exc:
         raise _fail("; ".join(f"{e['loc'][0] if e['loc'] else 'member'}: {e['msg']}" for e in exc.errors())) from None
     registry.save(settings.members_file, registry.Registry(members=[*known.members, member]))
@@ -248,7 +245,7 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
     client = admin(settings)
     access.drop_user(client, credentials.principal(settings.namespace, member_id))
     credentials.withdraw(settings, member_id)
-    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=30)
+    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=REQUEST_TIMEOUT_S)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
 
 
@@ -309,11 +306,12 @@ def audit(
     try:
         while True:
             msg = consumer.poll(10)
-            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+            error = msg.error() if msg is not None else None
+            if msg is None or (error is not None and error.code() == KafkaError._PARTITION_EOF):
                 break
-            if msg.error():
-                raise _fail(f"{topic}: {msg.error().str()}", EXIT_KAFKA)
-            trails += orjson.loads(msg.value())
+            if error is not None:
+                raise _fail(f"{topic}: {error.str()}", EXIT_KAFKA)
+            trails += orjson.loads(msg.value() or b"[]")
     finally:
         consumer.close()
     if as_json:
@@ -352,13 +350,14 @@ def consume(
     try:
         while not max_records or count < max_records:
             msg = consumer.poll(0.5)
-            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+            error = msg.error() if msg is not None else None
+            if msg is None or (error is not None and error.code() == KafkaError._PARTITION_EOF):
                 if timeout and time.monotonic() - idle_since > timeout:
                     break
                 continue
-            if msg.error():
-                raise _fail(f"{topic}: {msg.error().str()}", EXIT_KAFKA)
-            sys.stdout.write(msg.value().decode("utf-8", "replace") + "\n")
+            if error is not None:
+                raise _fail(f"{topic}: {error.str()}", EXIT_KAFKA)
+            sys.stdout.write((msg.value() or b"").decode("utf-8", "replace") + "\n")
             sys.stdout.flush()
             count, idle_since = count + 1, time.monotonic()
     except KeyboardInterrupt:

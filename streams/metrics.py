@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 
 from streams import members
+from streams.constants import DAY_MS
 from streams.core.feedback import KINDS
 from streams.core.formats import FORMATS
 from streams.core.items import Reason
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 STAGES = ("normalize", "feedback", "merge")
-WINDOWS = {"1d": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+WINDOWS = {"1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 
 SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake and parsed", ["format"])
 OBJECTS_IN = Counter("kizuna_objects_in_total", "Usable objects found in submissions", ["format"])

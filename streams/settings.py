@@ -13,6 +13,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.constants import MAX_MESSAGE_BYTES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,7 +62,7 @@ class Settings(BaseSettings):
                                                    "contributor standing.")
     hub_name: str = Field("kizuna hub",
                           description="Name of the hub identity that replaces submitters in shared records.")
-    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024,
+    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=MAX_MESSAGE_BYTES,
                                       description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")

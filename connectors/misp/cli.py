@@ -6,6 +6,7 @@ Exit codes as `kizuna`: 0 done; 1 some input was not a MISP event (the rest was 
 3 nothing usable; 4 Kafka unreachable or delivery failed."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -97,7 +98,7 @@ def import_(
                 raise ui.fail("--rest needs KIZUNA_MISP_URL (or give --url)")
             position_path = importer.position_file(misp, settings, member, url)
             position = importer.Position.load(position_path)
-            found = importer.from_rest(misp, url, position)
+            found: Iterable[importer.Found] = importer.from_rest(misp, url, position)
         elif zmq:
             zmq_url = zmq_url or misp.zmq_url
             if zmq_url is None:
@@ -117,7 +118,7 @@ def import_(
             def submitted(item: importer.Found, submission_id: str) -> None:
                 progress.advance(task)
                 ui.say(ui.out, "", f"submitted {submission_id}: {item.source}")
-                if position is not None and position_path is not None:
+                if position is not None and position_path is not None and item.event is not None:
                     position.advance(item.event)
                     position.save(position_path)  # after each event: a crash repeats at most one
 

@@ -188,7 +188,7 @@ def from_zmq(url: str, max_events: int = 0, idle_timeout_s: float = 0.0,
     `idle_timeout_s` without a message (0: wait for ever). `ready` is called once subscribed."""
     import zmq
 
-    context = zmq.Context.instance()
+    context: Any = zmq.Context.instance()
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.SUBSCRIBE, EVENT_TOPIC.encode())
     socket.setsockopt(zmq.LINGER, 0)

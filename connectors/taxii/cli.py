@@ -14,6 +14,7 @@ from streams import cliutil as ui
 from streams.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from connectors.taxii import materialize as materialize_
     from connectors.taxii.settings import TaxiiSettings
     from connectors.taxii.store import ObjectStore
 
@@ -98,7 +99,7 @@ def materialize(
         with _spinner() as progress:
             task = progress.add_task("reading the topics")
 
-            def shown(done) -> None:
+            def shown(done: materialize_.Progress) -> None:
                 progress.update(task, description=f"{done.read:,} records read, {done.inserted:,} new versions stored")
 
             done = materializer.run(follow=follow, on_batch=shown)

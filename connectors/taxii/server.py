@@ -143,7 +143,7 @@ async def taxii_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if not _accepts_taxii(request.headers.get("Accept", TAXII_MEDIA)):
             raise TaxiiError(406, "Not acceptable", f"this server answers {TAXII_MEDIA}")
         request[_MEMBER] = await _authenticate(request, ctx)
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
     except TaxiiError as exc:
         response = exc.response()
     except BadQuery as exc:
@@ -343,7 +343,7 @@ async def add_objects(request: web.Request) -> web.Response:
         raise TaxiiError(400, "Bad request", 'expected a TAXII envelope: {"objects": [STIX objects ...]}')
     received = time.time()
     payload = orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": submitted})
-    sectors = [canonical_sector(s) for s in sectors]
+    sectors = [sector for s in sectors if (sector := canonical_sector(s)) is not None]  # all known, checked above
     problems = await asyncio.to_thread(_check, ctx, member, payload, tlp, sectors)
     try:
         submission_id = await asyncio.to_thread(intake.submit, ctx.settings, member.id, payload, "stix", "taxii",

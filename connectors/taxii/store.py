@@ -336,8 +336,8 @@ class ObjectStore:
 
     def count(self, collection: str | None = None) -> int:
         if collection is None:
-            return self._execute("SELECT COUNT(*) FROM objects").fetchone()[0]
-        return self._execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)).fetchone()[0]
+            return int(self._execute("SELECT COUNT(*) FROM objects").fetchone()[0])
+        return int(self._execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)).fetchone()[0])
 
     # --- status resources of POSTs to the intake collection --------------------------------------
 

@@ -39,9 +39,9 @@ class Feedback:
             try:
                 items = codec.decode(raw)["items"]
             except Exception as exc:  # noqa: BLE001 - a writer that ignored the schema
-                problem = Problem("feedback", Reason.MALFORMED,
-                                  f"not a kizuna FeedbackBatch record ({type(exc).__name__})")
-                rejected.append((None, rejection("unknown", now, "unknown", "feedback", problem)))
+                undecodable = Problem("feedback", Reason.MALFORMED,
+                                      f"not a kizuna FeedbackBatch record ({type(exc).__name__})")
+                rejected.append((None, rejection("unknown", now, "unknown", "feedback", undecodable)))
                 continue
             for item in items:
                 member = pseudonym(secret, item["member"])
@@ -52,7 +52,8 @@ class Feedback:
                     problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNAUTHENTICATED,
                                       "not signed with the sender's key: send with the credentials the hub issued to "
                                       "you")
-                if problem is not None:
+                if problem is not None or record is None:
+                    assert problem is not None  # validate gives a record or a problem
                     rejected.append((known, rejection(item["feedback_id"], now, member, "feedback", problem)))
                 else:
                     valid.setdefault(merge_partition(record["id"], self.settings.partitions), []).append(record)

@@ -183,7 +183,7 @@ class Merge:
 def attach(pipeline: Pipeline, step: Merge) -> None:
     settings, topics = step.settings, step.topics
 
-    @pipeline.app.on_partitions_revoked.connect
+    @pipeline.app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal stubs want **signal
     async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         step.stores.forget({tp.partition for tp in revoked if tp.topic == topics.indicators})
 

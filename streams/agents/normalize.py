@@ -93,7 +93,7 @@ class Normalize:
         publisher = self.ctx.publisher
         for item in result.rejections:
             self.ctx.reject(member, item)
-        if result.feedback:  # Sightings inside a submission: signed by the hub on the submitter's behalf
+        if result.feedback and member is not None:  # sightings in a submission: the hub signs for its sender
             key = member_key(self.ctx.secret, self.settings.namespace, member)
             items = [{**item, "signature": sign_feedback(key, item)} for item in result.feedback]
             publisher.send(self.topics.feedback, feedback_codec().encode({"items": items}),

@@ -85,4 +85,7 @@ def _row(parsed: Parsed, row: list[str], line: str, value_col: int, type_col: in
             parsed.problems.append(Problem(line, Reason.NO_TLP, f"unknown TLP {row[tlp_col][:40]!r}"))
             return
     result = simple_indicator(kind, value, line, level)
-    (parsed.problems if isinstance(result, Problem) else parsed.items).append(result)
+    if isinstance(result, Problem):
+        parsed.problems.append(result)
+    else:
+        parsed.items.append(result)

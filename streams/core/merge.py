@@ -114,7 +114,7 @@ INBOX = "@"  # an audience "sector" of "@acme" is acme's inbox
 def audiences(state: State) -> set[Audience]:
     """Each report reaches its own level on each of its sectors (or the whole community),
     or, when it names recipients, only their inboxes."""
-    found = set()
+    found: set[Audience] = set()
     for entry in state["evidence"].values():
         level = TLP.from_slug(entry["tlp"])
         targets = [INBOX + org for org in entry["recipients"]] or entry["sectors"] or [ALL]

@@ -166,7 +166,7 @@ def level_of(chain: list[dict[str, Any]]) -> TLP | None:
 
 def _events(document: Any) -> list[Any]:
     if isinstance(document, dict) and isinstance(document.get("response"), list):
-        return document["response"]
+        return list(document["response"])
     if isinstance(document, list):
         return document
     return [document]
@@ -268,7 +268,8 @@ def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, A
 def _plain(obj: Any) -> dict[str, Any]:
     """A stix2 object as plain JSON, for the STIX parser. Observables are only read, never converted:
     that would cost a fifth of the conversion."""
-    return orjson.loads(obj.serialize())
+    plain: dict[str, Any] = orjson.loads(obj.serialize())
+    return plain
 
 
 def _marked(obj: dict[str, Any], level: TLP | None) -> dict[str, Any]:
@@ -281,7 +282,8 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
     """A sighting or relationship pointed at the indicators its observed-data became, one copy
     per indicator, at the most restrictive level of what it joins."""
     fields = ("sighting_of_ref",) if obj["type"] == "sighting" else ("source_ref", "target_ref")
-    choices = [expanded.get(obj.get(field), ([obj.get(field)], event_level)) for field in fields]
+    refs: list[Any] = [obj.get(field) for field in fields]  # a missing ref stays None, and matches nothing
+    choices = [expanded.get(ref, ([ref], event_level)) for ref in refs]
     level = most_restrictive([lvl for _, lvl in choices if lvl is not None] +
                              ([event_level] if obj["type"] == "relationship" and event_level else []))
     combinations: list[list[Any]] = [[]]

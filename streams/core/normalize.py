@@ -44,8 +44,9 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
         return None, [], Problem("envelope", Reason.UNKNOWN_RECIPIENT,
                                  f"{len(unknown)} named recipient(s) are not members of this hub")
     default = None
-    if submission.get("tlp") or member_tlp:
-        default = parse_level(submission.get("tlp") or member_tlp)
+    given: str | None = submission.get("tlp") or member_tlp
+    if given:
+        default = parse_level(given)
         if default is None:
             return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
     sectors = []

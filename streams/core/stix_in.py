@@ -135,7 +135,7 @@ def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
             body[key] = [ids[r] for r in body[key] if isinstance(r, str) and r in ids]
             if not body[key]:
                 del body[key]
-    return body
+    return dict(body)
 
 
 def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP], ids: dict[str, str]) -> None:

@@ -70,7 +70,7 @@ class WarningIndex:
 
 def load_misp() -> WarningIndex:
     """The index over the warning lists shipped with pymispwarninglists."""
-    from pymispwarninglists import WarningLists
+    from pymispwarninglists.api import WarningLists
 
     lists = WarningLists(slow_search=False).warninglists.values()
     return WarningIndex((wl.name, wl.type, wl.set) for wl in lists)
