@@ -44,7 +44,7 @@ from streams.constants import DAY_MS, REQUEST_TIMEOUT_S
 from streams.core.reputation import Book, standing
 from streams.members import Member, Registry
 from streams.sectors import ALL, SECTORS
-from streams.settings import Settings
+from streams.settings import Settings, write_private
 from streams.tlp import TLP
 from streams.topics import SECTOR_TOPIC_LEVELS, Topics
 
@@ -232,9 +232,7 @@ def ensure_hub(settings: Settings, client: AdminClient) -> None:
     principal = credentials.hub_principal(settings.namespace)
     path = settings.secrets_dir / "kafka" / f"{principal}.password"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(random.token_urlsafe(24))
-        path.chmod(0o600)
+        write_private(path, random.token_urlsafe(24), replace=False)
     if principal not in scram_users(client):
         set_password(client, principal, path.read_text().strip())
     reconcile(client, principal, hub_rules(Topics(settings.namespace)))

@@ -8,6 +8,7 @@ so offsets are never committed past unpublished output (at-least-once).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,13 +20,15 @@ from streams.constants import MAX_MESSAGE_BYTES, REQUEST_TIMEOUT_S
 from streams.settings import Settings
 from streams.topics import Topics, TopicSpec
 
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
 LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]  # list_offsets: each partition's end
 
 
 def client_config(settings: Settings, member: str | None = None) -> dict[str, Any]:
     """librdkafka settings to reach the brokers as this process (`member=None`) or as a member,
-    with the credentials the hub issued to it. Every client is built from this."""
-    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers}
+    with the credentials the hub issued to it. Every client is built from this. librdkafka's own log
+    lines (a broker down, a login refused) go to the `librdkafka` Python logger, not raw to stderr."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
     if settings.kafka_security == "plaintext":
         return config
     if member is None:

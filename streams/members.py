@@ -1,7 +1,7 @@
 """The members registry: who may submit and give feedback, their sectors, tier and default TLP.
 
-A YAML file is the source of truth (`KIZUNA_MEMBERS_FILE`, sample in
-deploy/members.yaml). The hub never publishes member ids: records carry
+A YAML file is the source of truth (`KIZUNA_MEMBERS_FILE`, default var/members.yaml, seeded from
+deploy/members.sample.yaml). The hub never publishes member ids: records carry
 pseudonyms (streams.core.normalize.pseudonym).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from streams.sectors import canonical_sector
-from streams.settings import ConfigError
+from streams.settings import ConfigError, write_private
 from streams.tlp import TLP, parse_level
 
 Tier = Literal["auto", "contributor", "general"]
@@ -109,6 +109,4 @@ def save(path: Path, registry: Registry) -> None:
     header = "# Members of this hub (KIZUNA_MEMBERS_FILE), managed with `kizuna members add|remove`.\n"
     body = yaml.safe_dump({"members": [m.model_dump(exclude_defaults=True) for m in registry.members]},
                           sort_keys=False, allow_unicode=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(header + body)
-    temporary.replace(path)
+    write_private(path, header + body)

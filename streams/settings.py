@@ -5,17 +5,19 @@ fail at start-up with a message naming the variable, not deep inside a worker.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.constants import MAX_MESSAGE_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
+MEMBERS_SAMPLE = ROOT / "deploy" / "members.sample.yaml"
 
 
 class ConfigError(Exception):
@@ -49,7 +51,10 @@ class Settings(BaseSettings):
         None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to "
                           "var/secrets/pseudonym.key."
     )
-    members_file: Path = Field(ROOT / "deploy" / "members.yaml", description="The members registry (YAML).")
+    members_file: Path = Field(
+        default_factory=lambda data: data["var_dir"] / "members.yaml",
+        description="The members registry (YAML), state that `kizuna members add|remove` change: default "
+                    "<var_dir>/members.yaml, seeded from deploy/members.sample.yaml on first use.")
     warninglists: bool = Field(True, description="Score values on the MISP warning lists down (costs ~3 s and ~400 "
                                                  "MiB per worker).")
     confirm_threshold: int = Field(60, ge=1, le=100,
@@ -95,6 +100,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _seed_members(self) -> Settings:
+        """The default registry, on first use: a copy of the committed sample, so using the hub never
+        changes a tracked file (an explicit KIZUNA_MEMBERS_FILE is never created: a typo must fail)."""
+        if "members_file" not in self.model_fields_set and not self.members_file.exists():
+            write_private(self.members_file, MEMBERS_SAMPLE.read_text(), replace=False)
+        return self
+
     @property
     def secrets_dir(self) -> Path:
         return self.var_dir / "secrets"
@@ -118,12 +131,36 @@ class Settings(BaseSettings):
         """The pseudonym key; a local default is created once under var/secrets/."""
         if self.pseudonym_key is not None:
             return self.pseudonym_key.get_secret_value().encode()
-        path = self.var_dir / "secrets" / "pseudonym.key"
+        path = self.secrets_dir / "pseudonym.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
+            write_private(path, secrets.token_hex(32), replace=False)
         return path.read_text().strip().encode()
+
+
+def write_private(path: Path, text: str, replace: bool = True) -> bool:
+    """The one way kizuna writes a secret (or other private state): a file created 0600 in a 0700
+    directory, its whole content in place before anyone can open it (a private temporary file renamed,
+    or linked, over the target).
+    `replace=False` creates it only if it does not exist (the first writer wins, even across processes);
+    returns whether this call wrote it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
