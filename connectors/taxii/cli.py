@@ -71,9 +71,9 @@ def serve(
     if follower is not None:
         follower.start()
     metrics.serve(taxii.metrics_port)
-    ui.err.print(f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
-                 f"{', materialising the topics' if follower else ''}"
-                 f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
+    ui.say(ui.err, "", f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
+           f"{', materialising the topics' if follower else ''}"
+           f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
     try:
         web.run_app(build_app(settings, taxii, store), host=host, port=port, print=None, access_log=None)
     except OSError as exc:
@@ -155,8 +155,8 @@ def poll(
             except ConfigError as exc:
                 raise ui.fail(str(exc)) from None
             else:
-                ui.out.print(f"{result.objects:,} objects in {result.pages} pages: {result.submissions} submissions "
-                               f"as {member}; next poll starts after {result.position or 'the beginning'}")
+                ui.say(ui.out, "", f"{result.objects:,} objects in {result.pages} pages: {result.submissions} "
+                       f"submissions as {member}; next poll starts after {result.position or 'the beginning'}")
                 if result.no_dates:
                     ui.err.print("[yellow]warning:[/] the server sends no X-TAXII-Date-Added-Last: every poll reads "
                                  "the whole collection")
