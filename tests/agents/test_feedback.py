@@ -1,6 +1,8 @@
 """The feedback agent's step on recorded feedback, no broker."""
 from __future__ import annotations
 
+import uuid
+
 import orjson
 
 from streams.agents.base import Context
@@ -13,10 +15,12 @@ from streams.topics import Topics
 from tests.agents.base import NOW_MS, AgentTestCase
 
 
-def signed(settings: Settings, member: str, indicator: str, kind: str, key_of: str | None = None) -> bytes:
+def signed(settings: Settings, member: str, indicator: str, kind: str, key_of: str | None = None,
+           count: int = 1) -> bytes:
     """A kizuna.feedback message as `kizuna feedback` writes it."""
-    item = feedback_item(member, indicator, kind, tlp="green", observed_at=NOW_MS)
-    item["feedback_id"] = f"fb-{member}-{kind}-{indicator}"  # deterministic, for the replay check
+    item = feedback_item(member, indicator, kind, count, tlp="green", observed_at=NOW_MS)
+    # deterministic for the replay check, and opaque: an id must not carry the member's name
+    item["feedback_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{member}|{kind}|{indicator}|{count}|{key_of}"))
     item["signature"] = sign_feedback(member_key(settings.pseudonym_secret(), settings.namespace, key_of or member),
                                       item)
     return feedback_codec().encode({"items": [item]})
@@ -55,3 +59,15 @@ class TestFeedback(AgentTestCase):
         assert [orjson.loads(s.value or b"")["code"] for s in recorder.on(topics.member_rejected("acme"))] == [
             "unauthenticated"]
         assert len(recorder.on(topics.rejected)) == 2
+
+    def test_bad_feedback_is_rejected_with_the_reason(self, settings: Settings) -> None:
+        """Was tests/integration/test_feedback.py's: the same assertions, no broker (unknown-indicator, which
+        the merge step decides, is tests/agents/test_merge.py's)."""
+        unknown_member = signed(settings, "mallory", "feedback-flow.example", "sighting")
+        nonsense = signed(settings, "globex", "feedback-flow.example", "sighting", count=0)
+        not_a_value = signed(settings, "globex", "hello world", "sighting")
+        recorder = self.execute(settings, [unknown_member, nonsense, not_a_value])
+        rejected = [orjson.loads(s.value or b"") for s in recorder.on(Topics(settings.namespace).rejected)]
+        assert [r["code"] for r in rejected] == ["unknown-member", "invalid-feedback", "invalid-value"]
+        assert "count 0" in rejected[1]["reason"]
+        assert b"mallory" not in orjson.dumps(rejected)

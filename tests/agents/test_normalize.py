@@ -64,6 +64,24 @@ class TestNormalize(AgentTestCase):
         codes = [orjson.loads(s.value or b"")["code"] for s in recorder.on(topics.member_rejected("acme"))]
         assert codes == ["unauthenticated"] and not recorder.on(topics.indicators)
 
+    def test_unusable_submissions_are_rejected_with_a_reason(self, settings: Settings) -> None:
+        """Were tests/integration/test_pipeline.py's and test_trust.py's: the same assertions, no broker."""
+        bad_json = signed(settings, "acme", b"{oops", "broken.json", fmt="stix", tlp="green")
+        no_tlp = signed(settings, "acme", b"value\nno-tlp.example\n", "a.csv", fmt="csv")
+        bad_sector = signed(settings, "acme", b"value\nsector.example\n", "b.csv", fmt="csv", tlp="green",
+                            sectors=["casinos"])
+        no_one = signed(settings, "acme", b"value\nred-nowhere.example\n", "c.csv", fmt="csv", tlp="red")
+        stranger = signed(settings, "acme", b"value\nto-stranger.example\n", "d.csv", fmt="csv", tlp="amber",
+                          recipients=["mallory"])
+        recorder = self.execute(settings, [bad_json, no_tlp, bad_sector, no_one, stranger])
+        rejected = [orjson.loads(s.value or b"") for s in recorder.on(Topics(settings.namespace).rejected)]
+        codes = {r["submission_id"]: r["code"] for r in rejected}
+        ids = [submission_codec().decode(raw)["submission_id"] for raw in (bad_json, no_tlp, bad_sector, no_one,
+                                                                           stranger)]
+        assert [codes[i] for i in ids] == ["malformed", "no-tlp", "unknown-sector", "red-needs-recipients",
+                                           "unknown-recipient"]
+        assert not recorder.on(Topics(settings.namespace).indicators)
+
     def test_warning_lists_are_not_loaded_until_used(self, tmp_path: Path) -> None:
         settings = Settings(namespace="tagents", pseudonym_key="k", var_dir=tmp_path, warninglists=True,
                             members_file=ROOT / "tests" / "fixtures" / "members.yaml")

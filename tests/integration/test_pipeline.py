@@ -76,17 +76,6 @@ def test_mixed_good_and_bad_submission(hub):
                    for r in hub.read(hub.topics.contrib(TLP.GREEN, "water"), expect=0, settle=0.5))
 
 
-def test_unusable_submissions_are_rejected_with_a_reason(hub):
-    bad_json = hub.submit(b"{oops", fmt="stix", filename="broken.json")
-    no_tlp = hub.submit(b"value\nno-tlp.example\n", tlp=None, fmt="csv")
-    bad_sector = hub.submit(b"value\nsector.example\n", sectors=["casinos"], fmt="csv")
-    rejected = hub.read(hub.topics.rejected, expect=5)
-    codes = {r["submission_id"]: r["code"] for r in rejected}
-    assert codes[bad_json] == "malformed"
-    assert codes[no_tlp] == "no-tlp"
-    assert codes[bad_sector] == "unknown-sector"
-
-
 def test_state_survives_a_worker_crash(hub):
     payload = b"value\ncrash-survivor.example\n"
     hub.submit(payload, member="acme", tlp="clear", fmt="csv")

@@ -32,14 +32,6 @@ def test_red_goes_only_to_the_named_recipients(hub):
         assert value.encode() not in b"".join(orjson.dumps(r) for r in hub.read(topic, expect=0, settle=0))
 
 
-def test_red_without_recipients_and_unknown_recipients_are_rejected(hub):
-    no_one = hub.submit(b"value\nred-nowhere.example\n", member="acme", tlp="red", fmt="csv")
-    stranger = hub.submit(b"value\nto-stranger.example\n", member="acme", tlp="amber", fmt="csv", to=["mallory"])
-    codes = {r["submission_id"]: r["code"] for r in hub.read(hub.topics.rejected, expect=2)}
-    assert codes[no_one] == "red-needs-recipients"
-    assert codes[stranger] == "unknown-recipient"
-
-
 def test_audit_shows_a_provider_its_own_deliveries_only(hub):
     hub.submit(b"value\naudited.example\n", member="wayne", tlp="amber", sectors=["finance"], fmt="csv")
     hub.submit(b"value\nsomeone-elses.example\n", member="stark", tlp="green", fmt="csv")
