@@ -42,7 +42,7 @@ from streams.cliutil import settings as _settings
 from streams.constants import REQUEST_TIMEOUT_S
 from streams.core.formats import FORMATS, Limits, parse_submission
 from streams.core.normalize import normalize
-from streams.sectors import ALL, SECTORS
+from streams.sectors import ALL, NAMES_JA, SECTORS
 from streams.settings import ConfigError, Settings
 from streams.topics import Topics
 
@@ -399,11 +399,14 @@ def topics_create() -> None:
 
 @cli.command()
 def sectors(as_json: AsJson = False) -> None:
-    """List the sectors records can be shared with, one per line (`all`: the whole community)."""
+    """List the sectors records can be shared with (`all`: the whole community), with their Japanese names;
+    piped, one name per line."""
     if as_json:
-        return json_lines({"sector": name} for name in (*SECTORS, ALL))
-    for name in (*SECTORS, ALL):
-        out.print(name, markup=False, highlight=False)
+        return json_lines({"sector": name, "ja": NAMES_JA[name]} for name in (*SECTORS, ALL))
+    if not sys.stdout.isatty():
+        sys.stdout.write("".join(f"{name}\n" for name in (*SECTORS, ALL)))
+        return
+    listing(("sector", "分野 (ja)"), ([name, NAMES_JA[name]] for name in (*SECTORS, ALL)))
 
 
 @cli.command()

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from streams.sectors import canonical_sector
-from streams.settings import ConfigError, write_private
+from streams.settings import MEMBERS_SAMPLE, SEEDABLE_REGISTRIES, ConfigError, write_private
 from streams.tlp import TLP, parse_level
 
 Tier = Literal["auto", "contributor", "general"]
@@ -84,6 +84,8 @@ class Registry(BaseModel):
 def load(path: Path) -> Registry:
     """The registry at `path` as it is now (re-read when the file changes, so `kizuna members add`
     reaches running workers); raises ConfigError naming the file and the problem."""
+    if path in SEEDABLE_REGISTRIES and not path.exists():  # first use: runtime state starts as the sample
+        write_private(path, MEMBERS_SAMPLE.read_text(), replace=False)
     try:
         stamp = os.stat(path).st_mtime_ns
     except FileNotFoundError:

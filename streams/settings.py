@@ -18,6 +18,7 @@ from streams.constants import MAX_MESSAGE_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS_SAMPLE = ROOT / "deploy" / "members.sample.yaml"
+SEEDABLE_REGISTRIES: set[Path] = set()  # default registry paths (var/members.yaml) seen so far
 
 
 class ConfigError(Exception):
@@ -101,11 +102,11 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _seed_members(self) -> Settings:
-        """The default registry, on first use: a copy of the committed sample, so using the hub never
-        changes a tracked file (an explicit KIZUNA_MEMBERS_FILE is never created: a typo must fail)."""
-        if "members_file" not in self.model_fields_set and not self.members_file.exists():
-            write_private(self.members_file, MEMBERS_SAMPLE.read_text(), replace=False)
+    def _seedable_members(self) -> Settings:
+        """The default registry may be seeded from the sample on first use (streams.members.load); an
+        explicit KIZUNA_MEMBERS_FILE never is: a typo must fail, not start an empty hub."""
+        if "members_file" not in self.model_fields_set:
+            SEEDABLE_REGISTRIES.add(self.members_file)
         return self
 
     @property

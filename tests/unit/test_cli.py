@@ -29,8 +29,9 @@ def test_topics_as_json_and_as_plain_lines_when_piped(tmp_path: Path) -> None:
 
 
 def test_sectors_as_json(tmp_path: Path) -> None:
-    shown = [json.loads(line)["sector"] for line in kizuna(tmp_path, "sectors", "--json").stdout.splitlines()]
-    assert shown == [*SECTORS, ALL]
+    shown = [json.loads(line) for line in kizuna(tmp_path, "sectors", "--json").stdout.splitlines()]
+    assert [row["sector"] for row in shown] == [*SECTORS, ALL]
+    assert shown[1] == {"sector": "finance", "ja": "金融"}
 
 
 def test_errors_print_user_input_as_text(tmp_path: Path) -> None:

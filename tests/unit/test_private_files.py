@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streams import credentials, members
-from streams.settings import MEMBERS_SAMPLE, ROOT, Settings, write_private
+from streams.settings import MEMBERS_SAMPLE, ROOT, ConfigError, Settings, write_private
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +55,9 @@ def test_issued_credentials_are_0600_and_reread_only_when_changed(tmp_path: Path
 def test_the_members_registry_is_state_under_var_seeded_from_the_sample(tmp_path: Path) -> None:
     checkout = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     settings = Settings(var_dir=tmp_path, pseudonym_key="k")
-    assert settings.members_file == tmp_path / "members.yaml"
+    assert settings.members_file == tmp_path / "members.yaml" and not settings.members_file.exists()
+    registry = members.load(settings.members_file)  # first use
     assert settings.members_file.read_text() == MEMBERS_SAMPLE.read_text()
-    registry = members.load(settings.members_file)
     members.save(settings.members_file, members.Registry(members=registry.members[1:]))
     assert members.load(settings.members_file).members == registry.members[1:]
     assert Settings(var_dir=tmp_path, pseudonym_key="k").members_file.read_text() != MEMBERS_SAMPLE.read_text()
@@ -66,5 +66,6 @@ def test_the_members_registry_is_state_under_var_seeded_from_the_sample(tmp_path
 
 def test_a_registry_named_explicitly_is_never_created(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, pseudonym_key="k", members_file=tmp_path / "typo.yaml")
-    assert not settings.members_file.exists() and not (tmp_path / "members.yaml").exists()
+    with pytest.raises(ConfigError, match="typo.yaml not found"):
+        members.load(settings.members_file)
     assert os.listdir(tmp_path) == []
