@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka setup fuzz run up down status test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka setup fuzz run up down status lint test test-faults test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ status:  ## is the broker / worker running?
 	-deploy/kafka/kafka.sh status
 	-deploy/run.sh status
 	-deploy/prometheus/local.sh status
+
+lint: venv  ## ruff (pyflakes, import order, line length), mypy (strict on streams/core/), no import cycles
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_structure.py
 
 test: venv  ## the whole suite against the real broker (started and stopped if not running)
 	deploy/with-kafka.sh $(BIN)/pytest

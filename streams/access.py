@@ -16,24 +16,39 @@ connector keeps a copy of the policy.
 """
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 import orjson
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   ResourcePatternType, ResourceType, ScramCredentialInfo, ScramMechanism,
-                                   UserScramCredentialDeletion, UserScramCredentialUpsertion)
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 
 from streams import credentials, members
+from streams.constants import DAY_MS, REQUEST_TIMEOUT_S
 from streams.core.reputation import Book, standing
 from streams.members import Member, Registry
 from streams.sectors import ALL, SECTORS
-from streams.settings import Settings
+from streams.settings import Settings, write_private
 from streams.tlp import TLP
 from streams.topics import SECTOR_TOPIC_LEVELS, Topics
 
+log = logging.getLogger(__name__)
 Rule = tuple[ResourceType, str, ResourcePatternType, AclOperation]  # always ALLOW, from any host
 
 
@@ -84,17 +99,25 @@ class Standing:
     pinned: bool
 
 
-def standings(settings: Settings, registry: Registry, book: Book | None = None, now_ms: int | None = None) -> dict[str, Standing]:
-    """Each member's tier from its contributions in the window (read from kizuna.reputation)."""
-    from streams.core.normalize import pseudonym
+def read_book(settings: Settings) -> Book:
+    """The reputation book as kizuna.reputation has it now (read once, start to end)."""
     from streams.kafka_io import read_partition
 
-    if book is None:
-        book = Book()
-        for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
+    book = Book()
+    for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
+        if value is not None:
             book.apply(orjson.loads(value))
+    return book
+
+
+def standings(settings: Settings, registry: Registry, book: Book | None = None,
+              now_ms: int | None = None) -> dict[str, Standing]:
+    """Each member's tier from its contributions in the window (read from kizuna.reputation)."""
+    from streams.core.normalize import pseudonym
+
+    book = book if book is not None else read_book(settings)
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    secret, window = settings.pseudonym_secret(), settings.standing_window_days * 86_400_000
+    secret, window = settings.pseudonym_secret(), settings.standing_window_days * DAY_MS
     out = {}
     for member in registry.members:
         given = book.contributions(pseudonym(secret, member.id), now_ms, window)
@@ -121,7 +144,8 @@ def readable_topics(settings: Settings, member_id: str, max_age_s: float = 30.0)
 def member_for_token(settings: Settings, token: str) -> Member | None:
     """The member an API token (TAXII bearer token / basic-auth password) was issued to."""
     for member in members.load(settings.members_file).members:
-        if credentials.issued(settings, member.id) and credentials.token_matches(credentials.load(settings, member.id), token):
+        if credentials.issued(settings, member.id) and credentials.token_matches(credentials.load(settings, member.id),
+                                                                                 token):
             return member
     return None
 
@@ -133,13 +157,19 @@ def _bindings(principal: str, rules: Iterable[Rule]) -> list[AclBinding]:
             for kind, name, pattern, op in rules]
 
 
+def _any_acl(principal: str | None) -> AclBindingFilter:
+    """Every ACL binding of `principal` (None: of anyone)."""
+    anything: Any = None  # None matches any name and host; the stubs say str
+    return AclBindingFilter(ResourceType.ANY, anything, ResourcePatternType.ANY, principal or anything, anything,
+                            AclOperation.ANY, AclPermissionType.ANY)
+
+
 def _current(client: AdminClient, principal: str) -> set[Rule]:
-    found = client.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{principal}",
-                                                  None, AclOperation.ANY, AclPermissionType.ANY), request_timeout=30).result()
+    found = client.describe_acls(_any_acl(f"User:{principal}"), request_timeout=REQUEST_TIMEOUT_S).result()
     return {(b.restype, b.name, b.resource_pattern_type, b.operation) for b in found}
 
 
-def _wait(futures: dict) -> None:
+def _wait(futures: dict[Any, Any]) -> None:
     for future in futures.values():
         future.result()
 
@@ -149,34 +179,42 @@ def reconcile(client: AdminClient, principal: str, wanted: set[Rule]) -> tuple[i
     have = _current(client, principal)
     extra, missing = have - wanted, wanted - have
     if missing:
-        _wait(client.create_acls(_bindings(principal, missing), request_timeout=30))
+        _wait(client.create_acls(_bindings(principal, missing), request_timeout=REQUEST_TIMEOUT_S))
     if extra:
         _wait(client.delete_acls([AclBindingFilter(k, n, p, f"User:{principal}", "*", o, AclPermissionType.ALLOW)
-                                  for k, n, p, o in extra], request_timeout=30))
+                                  for k, n, p, o in extra], request_timeout=REQUEST_TIMEOUT_S))
     return len(missing), len(extra)
 
 
 def scram_users(client: AdminClient) -> set[str]:
+    """The SCRAM users the brokers know; none yet is an empty set, any other error raises."""
     try:
-        return set(client.describe_user_scram_credentials(request_timeout=30).result())
-    except KafkaException:
+        described = client.describe_user_scram_credentials(request_timeout=REQUEST_TIMEOUT_S)
+        return set(described.result() if isinstance(described, Future) else described)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.RESOURCE_NOT_FOUND:
+            raise
+        log.info("no SCRAM users on the brokers yet")
         return set()
 
 
 def set_password(client: AdminClient, user: str, password: str) -> None:
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
     _wait(client.alter_user_scram_credentials([UserScramCredentialUpsertion(user, info, password.encode())],
-                                              request_timeout=30))
+                                              request_timeout=REQUEST_TIMEOUT_S))
 
 
 def drop_user(client: AdminClient, principal: str) -> None:
     """Revoke at once: ACLs first (every later request is refused), then the login."""
     reconcile(client, principal, set())
     try:
-        _wait(client.alter_user_scram_credentials([UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)],
-                                                  request_timeout=30))
-    except KafkaException:
-        pass  # no such credential: already gone
+        _wait(client.alter_user_scram_credentials([UserScramCredentialDeletion(principal,
+                                                                               ScramMechanism.SCRAM_SHA_512)],
+                                                  request_timeout=REQUEST_TIMEOUT_S))
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.RESOURCE_NOT_FOUND:
+            raise
+        log.info("a login to drop was already gone")  # the principal names a member: not logged
 
 
 @dataclass
@@ -194,9 +232,7 @@ def ensure_hub(settings: Settings, client: AdminClient) -> None:
     principal = credentials.hub_principal(settings.namespace)
     path = settings.secrets_dir / "kafka" / f"{principal}.password"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(random.token_urlsafe(24))
-        path.chmod(0o600)
+        write_private(path, random.token_urlsafe(24), replace=False)
     if principal not in scram_users(client):
         set_password(client, principal, path.read_text().strip())
     reconcile(client, principal, hub_rules(Topics(settings.namespace)))
@@ -227,6 +263,5 @@ def sync(settings: Settings, client: AdminClient, registry: Registry, tiers: dic
 
 
 def _principals_with_acls(client: AdminClient) -> set[str]:
-    found = client.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
-                                                  AclOperation.ANY, AclPermissionType.ANY), request_timeout=30).result()
+    found = client.describe_acls(_any_acl(None), request_timeout=REQUEST_TIMEOUT_S).result()
     return {b.principal.removeprefix("User:") for b in found}

@@ -12,9 +12,9 @@ import logging
 import time
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 
-from streams.kafka_io import client_config
+from streams.kafka_io import LATEST, client_config
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -32,7 +32,7 @@ class MergeBacklog:
     def size(self) -> int:
         """Messages not yet committed by the merge agents, summed over partitions (the largest
         partition's share is what a live record can wait behind; the sum bounds it)."""
-        ends = self._client.list_offsets({tp: OffsetSpec.latest() for tp in self.partitions}, request_timeout=5)
+        ends = self._client.list_offsets({tp: LATEST for tp in self.partitions}, request_timeout=5)
         request = [ConsumerGroupTopicPartitions(self.group, self.partitions)]
         committed = self._client.list_consumer_group_offsets(request, request_timeout=5)[self.group].result()
         done = {tp.partition: tp.offset for tp in committed.topic_partitions}

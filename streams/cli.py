@@ -1,8 +1,8 @@
 """`kizuna`: submit, read, run and inspect the hub.
 
-Exit codes scripts can rely on: 0 success; 1 partly rejected (the good items were
-sent); 2 usage or configuration error, nothing sent; 3 nothing usable (sent, so
-the rejection is on record); 4 Kafka unreachable or delivery failed; 5 internal error.
+Exit codes scripts can rely on: 0 success; 1 partly rejected (the good items were sent); 2 usage or
+configuration error, nothing sent; 3 nothing usable (sent, so the rejection is on record); 4 Kafka
+unreachable or delivery failed; 5 internal error.
 """
 from __future__ import annotations
 
@@ -10,59 +10,73 @@ import gc
 import sys
 import time
 import uuid
-
-import orjson
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import click
+import orjson
 import typer
-from typer import _click as click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from connectors.misp.cli import misp_cli
+from connectors.siem.cli import export_cli
+from connectors.taxii.cli import taxii_cli
 from streams import access
+from streams.cliutil import (
+    EXIT_INTERNAL,
+    EXIT_KAFKA,
+    EXIT_PARTIAL,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    err,
+    hub_login,
+    json_lines,
+    listing,
+    out,
+    say,
+    scope,
+    unwrap,
+)
+from streams.cliutil import fail as _fail
+from streams.cliutil import registry as _registry
+from streams.cliutil import settings as _settings
+from streams.constants import REQUEST_TIMEOUT_S
 from streams.core.formats import FORMATS, Limits, parse_submission
 from streams.core.normalize import normalize
-from streams.sectors import ALL, SECTORS, canonical_sector
-from streams.settings import ConfigError, Settings, get_settings
-from streams.tlp import parse_level
+from streams.sectors import ALL, NAMES_JA, SECTORS
+from streams.settings import ConfigError, Settings
 from streams.topics import Topics
 
-EXIT_PARTIAL, EXIT_USAGE, EXIT_UNUSABLE, EXIT_KAFKA, EXIT_INTERNAL = 1, 2, 3, 4, 5
-
-cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+cli = typer.Typer(help=unwrap(__doc__), no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode="rich")
 topics_cli = typer.Typer(help="The topic plan: list it, or create it on the broker.", invoke_without_command=True)
+members_cli = typer.Typer(help="The members registry and each member's access on the broker.",
+                          invoke_without_command=True)
+# Every subcommand group registers here, one line each.
 cli.add_typer(topics_cli, name="topics")
-members_cli = typer.Typer(help="The members registry and each member's access on the broker.", invoke_without_command=True)
 cli.add_typer(members_cli, name="members")
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
-    return typer.Exit(code)
+cli.add_typer(taxii_cli, name="taxii")
+cli.add_typer(export_cli, name="export")
+cli.add_typer(misp_cli, name="misp")
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]
 
 
 @cli.command()
 def submit(
     path: Annotated[Path, typer.Argument(help="File to submit: STIX bundle, MISP event JSON, CSV or text.")],
     member: Annotated[str, typer.Option("--as", help="Your member id (your issued credentials sign it).")],
-    tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")] = None,
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
+    tlp: Annotated[Optional[str],
+                   typer.Option(help="TLP for objects without their own marking: clear, green, amber, amber+strict.")
+                   ] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="Share with this sector only (repeatable); default: the "
+                                                             "whole community.")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
-    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")] = None,
-    bulk: Annotated[Optional[bool], typer.Option("--bulk/--live", help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
-                                                                     "The bulk lane yields to live submissions.")] = None,
+    to: Annotated[Optional[list[str]],
+                  typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")
+                  ] = None,
+    bulk: Annotated[Optional[bool], typer.Option("--bulk/--live",
+                                                 help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
+                                                      "The bulk lane yields to live submissions.")] = None,
 ) -> None:
     """Put a submission on the intake, after checking it here with the hub's own parser."""
     from streams import intake
@@ -71,18 +85,13 @@ def submit(
     settings = _settings()
     if fmt not in FORMATS:
         raise _fail(f"--format must be one of {', '.join(FORMATS)}")
-    if tlp is not None and parse_level(tlp) is None:
-        raise _fail(f"--tlp {tlp!r} is not a TLP level (clear, green, amber, amber+strict, red)")
-    unknown = [s for s in sector or [] if canonical_sector(s) is None]
-    if unknown:
-        raise _fail(f"unknown sector(s) {', '.join(unknown)}; `kizuna sectors` lists them")
+    tlp, sectors = scope(tlp, sector)
     if not path.is_file():
         raise _fail(f"{path}: no such file")
     size = path.stat().st_size
     if size > settings.max_submission_bytes:
         raise _fail(f"{path}: {size} bytes, the limit is {settings.max_submission_bytes} (KIZUNA_MAX_SUBMISSION_BYTES)")
     payload = path.read_bytes()
-    sectors = [canonical_sector(s) for s in sector or []]
     limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
     parsed = parse_submission(payload, fmt, path.name, limits)
     checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or []), parsed, "you")
@@ -93,8 +102,7 @@ def submit(
     except DeliveryFailed as exc:
         raise _fail(f"could not deliver to Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     for rejected in checked.rejections:
-        # escape: file names, places and reasons quote the submission, which must not style the terminal
-        err.print("[yellow]rejected[/] " + escape(f"{path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]"))
+        say(err, "[yellow]rejected[/]", f"{path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]")
     out.print(f"submitted {submission_id} ({parsed.format}): "
               f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
     if checked.rejections:
@@ -103,7 +111,8 @@ def submit(
 
 @cli.command()
 def feedback(
-    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, 1.2.3.4 ...).")],
+    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, "
+                                                  "1.2.3.4 ...).")],
     member: Annotated[str, typer.Option("--as", help="Your member id (your issued credentials sign it).")],
     kind: Annotated[str, typer.Option(help="sighting, false-positive or confirm.")],
     count: Annotated[int, typer.Option(help="How many times it was seen (sightings only).")] = 1,
@@ -120,8 +129,7 @@ def feedback(
         raise _fail(f"--kind must be one of {', '.join(KINDS)}")
     if not 1 <= count <= MAX_COUNT or (kind != "sighting" and count != 1):
         raise _fail(f"--count must be 1..{MAX_COUNT}, and 1 unless --kind sighting")
-    if tlp is not None and parse_level(tlp) is None:
-        raise _fail(f"--tlp {tlp!r} is not a TLP level")
+    tlp, _ = scope(tlp, None)
     try:
         record_id = resolve(indicator)
     except InvalidValue as exc:
@@ -137,32 +145,34 @@ def feedback(
 
 
 @members_cli.callback()
-def members_list(ctx: typer.Context) -> None:
+def members_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Members with their standing (contributions in the window), tier and learned reliability
-    (with a subcommand: add, remove, show or sync them)."""
+    (with a subcommand: add, remove, show or sync them). Piped: one tab-separated line per member."""
     if ctx.invoked_subcommand is not None:
         return
     from streams.core.normalize import pseudonym
-    from streams.core.reputation import Book
-    from streams.kafka_io import read_partition
     from streams.tlp import TLP
 
     settings = _settings()
     known = _registry(settings)
-    book = Book()
-    for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
-        book.apply(orjson.loads(value))
+    book = access.read_book(settings)
     tiers = access.standings(settings, known, book)
     secret = settings.pseudonym_secret()
-    table = Table("member", "sectors", "max TLP", "tier", "contributions", "reliability (green)", "outcomes +/-")
+    rows: list[dict[str, Any]] = []
     for member in known.members:
         alpha, beta = book.counts(pseudonym(secret, member.id), TLP.GREEN)
         now = tiers[member.id]
-        table.add_row(member.id, ",".join(member.sectors) or "all", member.max_tlp,
-                      now.tier + (" (pinned)" if now.pinned else ""),
-                      f"{now.contributions} in {settings.standing_window_days} d (bar {settings.standing_bar})",
-                      f"{alpha / (alpha + beta):.2f}", f"{alpha - 1:.0f} / {beta - 1:.0f}")
-    out.print(table)
+        rows.append({"member": member.id, "sectors": member.sectors or [ALL], "max_tlp": member.max_tlp,
+                     "tier": now.tier, "pinned": now.pinned, "contributions": now.contributions,
+                     "window_days": settings.standing_window_days, "bar": settings.standing_bar,
+                     "reliability_green": round(alpha / (alpha + beta), 4),
+                     "outcomes_good": round(alpha - 1), "outcomes_bad": round(beta - 1)})
+    if as_json:
+        return json_lines(rows)
+    listing(("member", "sectors", "max TLP", "tier", "contributions", "reliability (green)", "outcomes +/-"),
+            ([r["member"], ",".join(r["sectors"]), r["max_tlp"], r["tier"] + (" (pinned)" if r["pinned"] else ""),
+              f"{r['contributions']} in {r['window_days']} d (bar {r['bar']})",
+              f"{r['reliability_green']:.2f}", f"{r['outcomes_good']} / {r['outcomes_bad']}"] for r in rows))
 
 
 @members_cli.command("show")
@@ -175,7 +185,7 @@ def members_show(member_id: Annotated[str, typer.Argument(help="Member id.")]) -
     if member is None:
         raise _fail(f"no member {member_id!r}; `kizuna members` lists them", EXIT_UNUSABLE)
     for field, value in member.model_dump().items():
-        out.print(f"{field}: {value}")
+        say(out, "", f"{field}: {value}")
     now = access.standings(settings, _registry(settings))[member_id]
     out.print(f"tier now: {now.tier}{' (pinned)' if now.pinned else ''}, {now.contributions} contributions "
               f"in {settings.standing_window_days} d (bar {settings.standing_bar})")
@@ -190,16 +200,19 @@ def members_show(member_id: Annotated[str, typer.Argument(help="Member id.")]) -
 def members_add(
     member_id: Annotated[str, typer.Argument(help="Member id: lower case, digits, dashes; names its inbox topic.")],
     name: Annotated[str, typer.Option(help="Display name (never shared unless --consent-named).")] = "",
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="A sector of the member (repeatable).")] = None,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="A sector of the member (repeatable).")] = None,
     tier: Annotated[str, typer.Option(help="auto (follows standing), contributor or general.")] = "auto",
     default_tlp: Annotated[Optional[str], typer.Option(help="TLP of its submissions that carry none.")] = None,
     max_tlp: Annotated[str, typer.Option(help="Highest TLP of the sector topics it may read.")] = "amber+strict",
-    consent_named: Annotated[bool, typer.Option("--consent-named", help="Records may name it as their source.")] = False,
+    consent_named: Annotated[bool, typer.Option("--consent-named",
+                                                help="Records may name it as their source.")] = False,
 ) -> None:
     """Add a member: registry entry, its topics, SCRAM credentials and ACLs; prints its credentials file."""
     from pydantic import ValidationError
 
-    from streams import credentials, members as registry
+    from streams import credentials
+    from streams import members as registry
     from streams.members import Member
 
     settings = _settings()
@@ -207,8 +220,8 @@ def members_add(
     if known.get(member_id) is not None:
         raise _fail(f"member {member_id!r} exists; `kizuna members remove` it first to re-issue")
     try:
-        member = Member(id=member_id, name=name, sectors=sector or [], tier=tier, default_tlp=default_tlp,
-                        max_tlp=max_tlp, consent_named=consent_named)
+        member = Member.model_validate({"id": member_id, "name": name, "sectors": sector or [], "tier": tier,
+                                        "default_tlp": default_tlp, "max_tlp": max_tlp, "consent_named": consent_named})
     except ValidationError as exc:
         raise _fail("; ".join(f"{e['loc'][0] if e['loc'] else 'member'}: {e['msg']}" for e in exc.errors())) from None
     registry.save(settings.members_file, registry.Registry(members=[*known.members, member]))
@@ -220,7 +233,8 @@ def members_add(
 @members_cli.command("remove")
 def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")]) -> None:
     """Remove a member: its ACLs and login are revoked at once, its own topics deleted."""
-    from streams import credentials, members as registry
+    from streams import credentials
+    from streams import members as registry
     from streams.kafka_io import admin
 
     settings = _settings()
@@ -231,13 +245,14 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
     client = admin(settings)
     access.drop_user(client, credentials.principal(settings.namespace, member_id))
     credentials.withdraw(settings, member_id)
-    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=30)
+    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=REQUEST_TIMEOUT_S)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
 
 
 @members_cli.command("sync")
 def members_sync(
-    every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take effect.")] = 0,
+    every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take "
+                                              "effect.")] = 0,
 ) -> None:
     """Make the broker match the registry and each member's standing: credentials, topics, ACLs."""
     settings = _settings()
@@ -262,15 +277,6 @@ def setup() -> None:
                   f"({cache_file(settings.warninglist_cache).name})")
 
 
-def _registry(settings: Settings):
-    from streams import members as registry
-
-    try:
-        return registry.load(settings.members_file)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _provision(settings: Settings) -> None:
     from streams.kafka_io import admin, create_topics
 
@@ -287,7 +293,7 @@ def _provision(settings: Settings) -> None:
 @cli.command()
 def audit(
     member: Annotated[str, typer.Option("--as", help="Your member id (read with your own credentials).")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Where your own submissions went: each record version and the topic or inbox it reached."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -307,21 +313,18 @@ def audit(
     try:
         while True:
             msg = consumer.poll(10)
-            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+            error = msg.error() if msg is not None else None
+            if msg is None or (error is not None and error.code() == KafkaError._PARTITION_EOF):
                 break
-            if msg.error():
-                raise _fail(f"{topic}: {msg.error().str()}", EXIT_KAFKA)
-            trails += orjson.loads(msg.value())
+            if error is not None:
+                raise _fail(f"{topic}: {error.str()}", EXIT_KAFKA)
+            trails += orjson.loads(msg.value() or b"[]")
     finally:
         consumer.close()
     if as_json:
-        for trail in trails:
-            sys.stdout.write(orjson.dumps(trail).decode() + "\n")
-        return
-    table = Table("record", "version", "delivered to", "tier", "status")
-    for trail in trails:
-        table.add_row(trail["id"], str(trail["modified"]), trail["topic"], trail["tier"], trail["status"])
-    out.print(table)
+        return json_lines(trails)
+    listing(("record", "version", "delivered to", "tier", "status"),
+            ([t["id"], str(t["modified"]), t["topic"], t["tier"], t["status"]] for t in trails))
 
 
 @cli.command()
@@ -354,13 +357,14 @@ def consume(
     try:
         while not max_records or count < max_records:
             msg = consumer.poll(0.5)
-            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+            error = msg.error() if msg is not None else None
+            if msg is None or (error is not None and error.code() == KafkaError._PARTITION_EOF):
                 if timeout and time.monotonic() - idle_since > timeout:
                     break
                 continue
-            if msg.error():
-                raise _fail(f"{topic}: {msg.error().str()}", EXIT_KAFKA)
-            sys.stdout.write(msg.value().decode("utf-8", "replace") + "\n")
+            if error is not None:
+                raise _fail(f"{topic}: {error.str()}", EXIT_KAFKA)
+            sys.stdout.write((msg.value() or b"").decode("utf-8", "replace") + "\n")
             sys.stdout.flush()
             count, idle_since = count + 1, time.monotonic()
     except KeyboardInterrupt:
@@ -370,24 +374,18 @@ def consume(
 
 
 @topics_cli.callback()
-def topics_list(ctx: typer.Context) -> None:
-    """List the topic plan (with `create`: create it on the broker)."""
+def topics_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List the topic plan (with `create`: create it on the broker). Piped: one tab-separated line
+    per topic, its name first."""
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
-    table = Table("topic", "partitions", "config", "carries")
-    for spec in Topics(settings.namespace).plan(settings, _member_ids(settings)):
-        table.add_row(spec.name, str(spec.partitions), ",".join(f"{k}={v}" for k, v in spec.config.items()), spec.purpose)
-    out.print(table)
-
-
-def _member_ids(settings: Settings) -> list[str]:
-    from streams import members as registry
-
-    try:
-        return [m.id for m in registry.load(settings.members_file).members]
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    specs = Topics(settings.namespace).plan(settings, [m.id for m in _registry(settings).members])
+    if as_json:
+        return json_lines({"topic": s.name, "partitions": s.partitions, "config": s.config, "carries": s.purpose}
+                          for s in specs)
+    listing(("topic", "partitions", "config", "carries"),
+            ([s.name, str(s.partitions), ",".join(f"{k}={v}" for k, v in s.config.items()), s.purpose] for s in specs))
 
 
 @topics_cli.command("create")
@@ -399,54 +397,46 @@ def topics_create() -> None:
     try:
         from streams.kafka_io import create_topics
 
-        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings, _member_ids(settings)))
+        member_ids = [m.id for m in _registry(settings).members]
+        created, existing = create_topics(settings, Topics(settings.namespace).plan(settings, member_ids))
     except KafkaException as exc:
         raise _fail(f"Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     out.print(f"topics: {len(created)} created, {len(existing)} already there")
 
 
 @cli.command()
-def sectors() -> None:
-    """List the sectors records can be shared with."""
-    for name in (*SECTORS, ALL):
-        out.print(name)
+def sectors(as_json: AsJson = False) -> None:
+    """List the sectors records can be shared with (`all`: the whole community), with their Japanese names;
+    piped, one name per line."""
+    if as_json:
+        return json_lines({"sector": name, "ja": NAMES_JA[name]} for name in (*SECTORS, ALL))
+    if not sys.stdout.isatty():
+        sys.stdout.write("".join(f"{name}\n" for name in (*SECTORS, ALL)))
+        return
+    listing(("sector", "分野 (ja)"), ([name, NAMES_JA[name]] for name in (*SECTORS, ALL)))
 
 
 @cli.command()
 def worker() -> None:
     """Run the Faust worker (normalize, merge, route) with Prometheus /metrics, until Ctrl-C.
     It logs in as the hub's own principal (<namespace>-hub), never as the broker's admin."""
-    import os
-
-    from streams.credentials import hub_principal
-
-    settings = _settings()
-    if settings.kafka_user == "admin":
-        os.environ["KIZUNA_KAFKA_USER"] = hub_principal(settings.namespace)
-        get_settings.cache_clear()
-        settings = _settings()
-        settings.kafka_secret()  # fails now, with the fix, if `kizuna setup` has not run
+    settings = hub_login()
     from faust.worker import Worker
 
     from streams import metrics
-    from streams.agents import feedback, merge, normalize  # noqa: F401  (registers the agents)
-    from streams.app import app
+    from streams.agents import register
+    from streams.lag import LagMonitor
+
+    app = register(settings)
 
     # The warning lists are millions of long-lived objects: without this, every full garbage
     # collection walks them all, which halves the worker's throughput (measured, docs/performance.md).
     gc.freeze()
-    metrics.serve(settings.metrics_port, lag_of=settings)
+    if metrics.serve(settings.metrics_port):
+        LagMonitor(settings).start()
     if settings.metrics_port:
         err.print(f"metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
-
-
-from connectors.taxii.cli import taxii_cli  # noqa: E402
-cli.add_typer(taxii_cli, name="taxii")
-from connectors.siem.cli import export_cli  # noqa: E402
-cli.add_typer(export_cli, name="export")
-from connectors.misp.cli import misp_cli  # noqa: E402
-cli.add_typer(misp_cli, name="misp")
 
 
 def main() -> None:
@@ -455,21 +445,21 @@ def main() -> None:
     try:
         code = cli(standalone_mode=False)  # returns the code of a typer.Exit
     except KafkaException as exc:
-        err.print(f"[red]error:[/] Kafka: {exc.args[0].str() if exc.args else exc} "
-                  "(is the broker up, and the topic plan created with `kizuna topics create`?)")
+        _fail(f"Kafka: {exc.args[0].str() if exc.args else exc} "
+              "(is the broker up, and the topic plan created with `kizuna topics create`?)")
         sys.exit(EXIT_KAFKA)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
+    except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        _fail(str(exc))
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - a bug: say so plainly rather than print a traceback
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (a kizuna bug; please report it)")
+        say(err, "[red]internal error:[/]", f"{type(exc).__name__}: {exc} (a kizuna bug; please report it)")
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from streams.core.signing import member_key
-from streams.settings import ConfigError, Settings
+from streams.settings import ConfigError, Settings, write_private
 
 
 class Credentials(BaseModel):
@@ -53,15 +54,26 @@ def load(settings: Settings, member: str) -> Credentials:
     candidates.append(path(settings, member))
     for candidate in candidates:
         try:
-            creds = Credentials.model_validate_json(candidate.read_bytes())
+            stat = os.stat(candidate)
         except FileNotFoundError:
             continue
-        except ValidationError as exc:
-            raise ConfigError(f"credentials file {candidate} is damaged: {exc.errors()[0]['msg']}") from None
-        if creds.member == member and creds.namespace == settings.namespace:
+        creds = _parse(candidate, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if creds is not None and creds.member == member and creds.namespace == settings.namespace:
             return creds
     raise ConfigError(f"no credentials for member {member!r} in namespace {settings.namespace!r}: "
                       f"set KIZUNA_CREDENTIALS_FILE to the file the hub issued, or run `kizuna members add` on the hub")
+
+
+@lru_cache(maxsize=4096)
+def _parse(file: Path, inode: int, mtime_ns: int, size: int) -> Credentials | None:
+    """A credentials file, parsed once per version of it (the TAXII server asks on every request);
+    None when it went away meanwhile."""
+    try:
+        return Credentials.model_validate_json(file.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValidationError as exc:
+        raise ConfigError(f"credentials file {file} is damaged: {exc.errors()[0]['msg']}") from None
 
 
 def issue(settings: Settings, member: str) -> Credentials:
@@ -72,13 +84,7 @@ def issue(settings: Settings, member: str) -> Credentials:
         signing_key=member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
         token=secrets.token_urlsafe(32),
     )
-    target = path(settings, member)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = target.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(creds.model_dump_json(indent=2))
-    temporary.replace(target)
+    write_private(path(settings, member), creds.model_dump_json(indent=2))
     return creds
 
 

@@ -14,7 +14,6 @@ from streams.records import feedback_codec, submission_codec
 from streams.settings import Settings
 from streams.topics import Topics
 
-
 _publishers: dict[tuple[str, str, str], Publisher] = {}
 
 
@@ -64,7 +63,7 @@ def submit(settings: Settings, member: str, payload: bytes, fmt: str = "auto", f
     publisher.send(lane(settings, payload, bulk), submission_codec().encode(record), record["submission_id"].encode())
     if flush:
         publisher.flush_sync(timeout=30)
-    return record["submission_id"]
+    return str(record["submission_id"])
 
 
 def send_feedback(settings: Settings, member: str, items: list[dict[str, Any]], flush: bool = True) -> None:

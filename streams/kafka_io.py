@@ -8,21 +8,27 @@ so offsets are never committed past unpublished output (at-least-once).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
+from streams.constants import MAX_MESSAGE_BYTES, REQUEST_TIMEOUT_S
 from streams.settings import Settings
 from streams.topics import Topics, TopicSpec
+
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]  # list_offsets: each partition's end
 
 
 def client_config(settings: Settings, member: str | None = None) -> dict[str, Any]:
     """librdkafka settings to reach the brokers as this process (`member=None`) or as a member,
-    with the credentials the hub issued to it. Every client is built from this."""
-    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers}
+    with the credentials the hub issued to it. Every client is built from this. librdkafka's own log
+    lines (a broker down, a login refused) go to the `librdkafka` Python logger, not raw to stderr."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
     if settings.kafka_security == "plaintext":
         return config
     if member is None:
@@ -37,6 +43,12 @@ def client_config(settings: Settings, member: str | None = None) -> dict[str, An
     if settings.kafka_ca_file is not None:
         config["ssl.ca.location"] = str(settings.kafka_ca_file)
     return config
+
+
+def where(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a message a consumer delivered: set on every one, though the
+    client's type hints make each optional."""
+    return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
 
 
 class DeliveryFailed(RuntimeError):
@@ -55,7 +67,7 @@ class Publisher:
             "compression.type": "lz4",
             "acks": "all",
             "enable.idempotence": True,
-            "message.max.bytes": 33_554_432,
+            "message.max.bytes": MAX_MESSAGE_BYTES,
             "queue.buffering.max.messages": 1_000_000,
         })
         self._errors: list[str] = []
@@ -105,7 +117,7 @@ def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str]
     if wanted:
         futures = client.create_topics(
             [NewTopic(s.name, num_partitions=s.partitions, replication_factor=-1, config=s.config) for s in wanted],
-            request_timeout=30,
+            request_timeout=REQUEST_TIMEOUT_S,
         )
         for name, future in futures.items():
             try:
@@ -159,17 +171,19 @@ def read_partition(settings: Settings, topic: str, partition: int,
         stalled_since = time.monotonic()
         while True:
             for msg in consumer.consume(10_000, timeout=0.2):  # returns what has arrived, at most 0.2 s later
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
                         return
-                    if msg.error().code() not in _PASSING:
-                        raise KafkaException(msg.error())
+                    if error.code() not in _PASSING:
+                        raise KafkaException(error)
                     continue
                 stalled_since = time.monotonic()
-                yield msg.key(), msg.value()
-                if msg.offset() >= high - 1:
+                yield msg.key() or b"", msg.value()
+                if (msg.offset() or 0) >= high - 1:
                     return
             if time.monotonic() - stalled_since > patience_s:
-                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no progress reading {topic} for {patience_s:.0f} s"))
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                                f"no progress reading {topic} for {patience_s:.0f} s"))
     finally:
         consumer.close()

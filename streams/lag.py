@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 
 from streams import members, metrics
-from streams.kafka_io import client_config
+from streams.kafka_io import LATEST, client_config
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -100,7 +100,7 @@ class LagMonitor:
         partitions = {tp for offsets in committed.values() for tp in offsets}
         ends: dict[Partition, int] = {}
         if partitions:
-            futures = self._client.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
+            futures = self._client.list_offsets({TopicPartition(t, p): LATEST for t, p in partitions},
                                                 request_timeout=TIMEOUT_S)
             for tp, future in futures.items():
                 try:

@@ -1,7 +1,7 @@
 """The members registry: who may submit and give feedback, their sectors, tier and default TLP.
 
-A YAML file is the source of truth (`KIZUNA_MEMBERS_FILE`, sample in
-deploy/members.yaml). The hub never publishes member ids: records carry
+A YAML file is the source of truth (`KIZUNA_MEMBERS_FILE`, default var/members.yaml, seeded from
+deploy/members.sample.yaml). The hub never publishes member ids: records carry
 pseudonyms (streams.core.normalize.pseudonym).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from streams.sectors import canonical_sector
-from streams.settings import ConfigError
+from streams.settings import MEMBERS_SAMPLE, SEEDABLE_REGISTRIES, ConfigError, write_private
 from streams.tlp import TLP, parse_level
 
 Tier = Literal["auto", "contributor", "general"]
@@ -30,8 +30,10 @@ class Member(BaseModel):
                                            "contributor or general: pinned by the operator.")
     default_tlp: str | None = Field(None, description="TLP for submissions and feedback that carry none.")
     consent_named: bool = Field(False, description="May records name this member as their source?")
-    max_tlp: str = Field("amber-strict", validate_default=True, description="Highest TLP of the sector topics this member is entitled to read "
-                                                     "(clear, green, amber, amber+strict); RED only ever reaches inboxes.")
+    max_tlp: str = Field("amber-strict", validate_default=True,
+                         description="Highest TLP of the sector topics this member is entitled to read "
+                                                     "(clear, green, amber, amber+strict); RED only ever reaches "
+                                                     "inboxes.")
 
     @field_validator("sectors")
     @classmethod
@@ -82,6 +84,8 @@ class Registry(BaseModel):
 def load(path: Path) -> Registry:
     """The registry at `path` as it is now (re-read when the file changes, so `kizuna members add`
     reaches running workers); raises ConfigError naming the file and the problem."""
+    if path in SEEDABLE_REGISTRIES and not path.exists():  # first use: runtime state starts as the sample
+        write_private(path, MEMBERS_SAMPLE.read_text(), replace=False)
     try:
         stamp = os.stat(path).st_mtime_ns
     except FileNotFoundError:
@@ -107,6 +111,4 @@ def save(path: Path, registry: Registry) -> None:
     header = "# Members of this hub (KIZUNA_MEMBERS_FILE), managed with `kizuna members add|remove`.\n"
     body = yaml.safe_dump({"members": [m.model_dump(exclude_defaults=True) for m in registry.members]},
                           sort_keys=False, allow_unicode=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(header + body)
-    temporary.replace(path)
+    write_private(path, header + body)

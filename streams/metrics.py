@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 
 from streams import members
+from streams.constants import DAY_MS
 from streams.core.feedback import KINDS
 from streams.core.formats import FORMATS
 from streams.core.items import Reason
@@ -28,20 +29,23 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 STAGES = ("normalize", "feedback", "merge")
-WINDOWS = {"1d": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+WINDOWS = {"1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 
 SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake and parsed", ["format"])
 OBJECTS_IN = Counter("kizuna_objects_in_total", "Usable objects found in submissions", ["format"])
 NORMALIZED = Counter("kizuna_records_normalized_total", "Objects normalised into records", ["stix_type"])
 REJECTIONS = Counter("kizuna_rejections_total", "Items rejected to kizuna.rejected", ["reason"])
-MERGED = Counter("kizuna_merge_objects_total", "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
+MERGED = Counter("kizuna_merge_objects_total",
+                 "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
 PUBLISHED = Counter("kizuna_published_total", "Record versions published", ["tlp", "sector", "tier"])
 FEEDBACK = Counter("kizuna_feedback_total", "Valid feedback taken in", ["kind"])
-STATUS = Counter("kizuna_general_versions_total", "Versions published to general members, by status (confirmed, revoked)", ["tlp", "status"])
+STATUS = Counter("kizuna_general_versions_total",
+                 "Versions published to general members, by status (confirmed, revoked)", ["tlp", "status"])
 CONFIDENCE = Histogram("kizuna_published_confidence", "Confidence of published record versions", ["tlp"],
                        buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100))
 LATENCY = Histogram(
-    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker", ["tlp", "sector"],
+    "kizuna_publish_latency_seconds", "From intake receipt to publication acknowledged by the broker",
+    ["tlp", "sector"],
     buckets=(0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 STAGE_SECONDS = Histogram(
@@ -50,7 +54,8 @@ STAGE_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge("kizuna_consumer_lag", "Messages not yet consumed, summed over the groups of a kind "
                      "(worker, hub, member) per topic; member topics as <ns>.org.*.<kind>", ["group_kind", "topic"])
-LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds", "When consumer lag was last read from the brokers")
+LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds",
+                    "When consumer lag was last read from the brokers")
 
 # For connectors (the TAXII server): endpoint is the route template, never a path with ids in it.
 TAXII_REQUESTS = Counter("kizuna_taxii_requests_total", "TAXII requests answered", ["endpoint", "status"])
@@ -110,7 +115,8 @@ class ContributorsCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("kizuna_contributing_members",
-                                   "Members that submitted or gave feedback in the window, per sector (all: every member)",
+                                   "Members that submitted or gave feedback in the window, per sector (all: every "
+                                   "member)",
                                    labels=["sector", "window"])
         registry, now = members.load(self.settings.members_file), int(time.time() * 1000)
         for window, span in WINDOWS.items():
@@ -125,13 +131,9 @@ def count_contributors(book: Book, settings: Settings) -> None:
     REGISTRY.register(ContributorsCollector(book, settings))
 
 
-def serve(port: int, lag_of: Settings | None = None) -> None:
-    """Serve /metrics on `port` (0: not at all); with `lag_of`, also the consumer lag of that
-    namespace's groups, read in the background (streams.lag)."""
+def serve(port: int) -> bool:
+    """Serve /metrics on `port`; 0: not at all (returns whether it serves)."""
     if not port:
-        return
+        return False
     start_http_server(port)
-    if lag_of is not None:
-        from streams.lag import LagMonitor
-
-        LagMonitor(lag_of).start()
+    return True

@@ -133,8 +133,12 @@ class AvroCodec:
         body = io.BytesIO(memoryview(data)[10:])
         writer = self.writers.get(bytes(data[2:10]))
         if writer is None:  # ours (the fast path: no resolution step) or a newer version's prefix
-            return fastavro.schemaless_reader(body, self.schema, None)
-        return fastavro.schemaless_reader(body, writer, self.schema)
+            record = fastavro.schemaless_reader(body, self.schema, None)
+        else:
+            record = fastavro.schemaless_reader(body, writer, self.schema)
+        if not isinstance(record, dict):
+            raise ValueError("not a record")
+        return record
 
 
 def _parse(path: Path) -> Any:

@@ -7,6 +7,7 @@ applied at once and read back later, count once.
 """
 from __future__ import annotations
 
+import logging
 import threading
 
 import orjson
@@ -17,6 +18,8 @@ from streams.kafka_io import client_config
 from streams.settings import Settings
 from streams.tlp import TLP
 from streams.topics import Topics
+
+log = logging.getLogger(__name__)
 
 
 class ReputationFeed:
@@ -39,10 +42,11 @@ class ReputationFeed:
         consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
         while True:
             for msg in consumer.consume(1000, 1.0):
-                if msg.error() is None:
-                    self.apply([orjson.loads(msg.value())])
-                elif msg.error().code() != KafkaError._PARTITION_EOF:
-                    continue
+                error, value = msg.error(), msg.value()
+                if error is None and value is not None:
+                    self.apply([orjson.loads(value)])
+                elif error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("reputation feed: %s (librdkafka retries)", error.str())
 
     def apply(self, events: list[Event]) -> None:
         with self._lock:

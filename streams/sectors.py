@@ -24,6 +24,14 @@ SECTORS: tuple[str, ...] = (
 )
 ALL = "all"
 
+# Japanese names for people reading kizuna's listings: the critical-infrastructure sectors as NISC names them.
+NAMES_JA: dict[str, str] = {
+    "ict": "情報通信", "finance": "金融", "aviation": "航空", "airports": "空港", "railways": "鉄道",
+    "electricity": "電力", "gas": "ガス", "government": "政府・行政サービス", "healthcare": "医療", "water": "水道",
+    "logistics": "物流", "chemicals": "化学", "credit": "クレジット", "petroleum": "石油", "ports": "港湾",
+    "other": "その他", ALL: "全体",
+}
+
 _ALIASES = {
     "information-communication": "ict",
     "telecom": "ict",

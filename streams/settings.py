@@ -5,15 +5,20 @@ fail at start-up with a message naming the variable, not deep inside a worker.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.constants import MAX_MESSAGE_BYTES
+
 ROOT = Path(__file__).resolve().parents[1]
+MEMBERS_SAMPLE = ROOT / "deploy" / "members.sample.yaml"
+SEEDABLE_REGISTRIES: set[Path] = set()  # default registry paths (var/members.yaml) seen so far
 
 
 class ConfigError(Exception):
@@ -30,11 +35,14 @@ class Settings(BaseSettings):
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
     kafka_security: Literal["sasl_plaintext", "sasl_ssl", "plaintext"] = Field(
-        "sasl_plaintext", description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without auth.")
+        "sasl_plaintext",
+        description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without "
+                    "auth.")
     kafka_user: str = Field("admin", pattern=r"^[A-Za-z0-9._-]{1,100}$",
                             description="This process's SCRAM user: admin for setup, <namespace>-hub for workers.")
     kafka_password: SecretStr | None = Field(
-        None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the local setup).")
+        None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the "
+                          "local setup).")
     kafka_ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (sasl_ssl).")
     credentials_file: Path | None = Field(
         None, description="A member's credentials file issued by `kizuna members add`, on the member's own machine.")
@@ -43,29 +51,46 @@ class Settings(BaseSettings):
                             "warning-list index), shared by every worker and namespace of a host.")
     partitions: int = Field(4, ge=1, le=256, description="Partitions of the work topics; the worker scale-out limit.")
     pseudonym_key: SecretStr | None = Field(
-        None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to var/secrets/pseudonym.key."
+        None, description="Key of the keyed hash that turns member ids into pseudonyms. Defaults to "
+                          "var/secrets/pseudonym.key."
     )
-    members_file: Path = Field(ROOT / "deploy" / "members.yaml", description="The members registry (YAML).")
-    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (a compact index, memory-mapped and "
-                                      "shared by the workers of a host; built once per release).")
-    confirm_threshold: int = Field(60, ge=1, le=100, description="Confidence at which a record is confirmed for general members.")
-    republish_step: int = Field(10, ge=1, le=100, description="Confidence change that makes a new version without a status change.")
-    standing_window_days: int = Field(30, ge=1, le=3650, description="Window over which contributor standing is counted.")
-    standing_bar: int = Field(5, ge=1, description="Contributions (accepted items + feedback) in the window that keep contributor standing.")
-    hub_name: str = Field("kizuna hub", description="Name of the hub identity that replaces submitters in shared records.")
-    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest submission accepted.")
+    members_file: Path = Field(
+        default_factory=lambda data: data["var_dir"] / "members.yaml",
+        description="The members registry (YAML), state that `kizuna members add|remove` change: default "
+                    "<var_dir>/members.yaml, seeded from deploy/members.sample.yaml on first use.")
+    warninglists: bool = Field(True, description="Score values on the MISP warning lists down (a compact index, "
+                                                 "memory-mapped and shared by the workers of a host; built once "
+                                                 "per release).")
+    confirm_threshold: int = Field(60, ge=1, le=100,
+                                   description="Confidence at which a record is confirmed for general members.")
+    republish_step: int = Field(10, ge=1, le=100,
+                                description="Confidence change that makes a new version without a status change.")
+    standing_window_days: int = Field(30, ge=1, le=3650,
+                                      description="Window over which contributor standing is counted.")
+    standing_bar: int = Field(5, ge=1, description="Contributions (accepted items + feedback) in the window that keep "
+                                                   "contributor standing.")
+    hub_name: str = Field("kizuna hub",
+                          description="Name of the hub identity that replaces submitters in shared records.")
+    max_submission_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=MAX_MESSAGE_BYTES,
+                                      description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
     bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
                                                              "unless the sender chooses a lane.")
-    bulk_max_backlog: int = Field(4, ge=1, le=10_000, description="The bulk lane publishes only while at most this many "
-                                                                "normalised batches wait for the merge agents (all workers).")
+    bulk_max_backlog: int = Field(4, ge=1, le=10_000,
+                                  description="The bulk lane publishes only while at most this many "
+                                                                "normalised batches wait for the merge agents (all "
+                                                                "workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
     take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent processes per batch.")
-    take_within_s: float = Field(0.02, gt=0, le=5, description="Longest wait to fill a batch, seconds: latency vs. throughput.")
-    session_timeout_s: float = Field(10, ge=3, le=300, description="A worker silent this long is dropped from the group and its partitions move.")
+    take_within_s: float = Field(0.02, gt=0, le=5,
+                                 description="Longest wait to fill a batch, seconds: latency vs. throughput.")
+    session_timeout_s: float = Field(10, ge=3, le=300,
+                                     description="A worker silent this long is dropped from the group and its "
+                                                 "partitions move.")
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
-    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory (tests).")
+    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory "
+                                                                       "(tests).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the Faust worker's own web server.")
     log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level.")
@@ -78,6 +103,14 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _seedable_members(self) -> Settings:
+        """The default registry may be seeded from the sample on first use (streams.members.load); an
+        explicit KIZUNA_MEMBERS_FILE never is: a typo must fail, not start an empty hub."""
+        if "members_file" not in self.model_fields_set:
+            SEEDABLE_REGISTRIES.add(self.members_file)
+        return self
 
     @property
     def secrets_dir(self) -> Path:
@@ -107,12 +140,36 @@ class Settings(BaseSettings):
         """The pseudonym key; a local default is created once under var/secrets/."""
         if self.pseudonym_key is not None:
             return self.pseudonym_key.get_secret_value().encode()
-        path = self.var_dir / "secrets" / "pseudonym.key"
+        path = self.secrets_dir / "pseudonym.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
+            write_private(path, secrets.token_hex(32), replace=False)
         return path.read_text().strip().encode()
+
+
+def write_private(path: Path, text: str, replace: bool = True) -> bool:
+    """The one way kizuna writes a secret (or other private state): a file created 0600 in a 0700
+    directory, its whole content in place before anyone can open it (a private temporary file renamed,
+    or linked, over the target).
+    `replace=False` creates it only if it does not exist (the first writer wins, even across processes);
+    returns whether this call wrote it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)

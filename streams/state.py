@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,10 +52,15 @@ class PartitionStore:
             self._close()
 
 
+Changelog = Callable[[int], Iterable[tuple[bytes, bytes | None]]]  # partition -> its (key, value)s
+
+
 class MergeStores:
-    def __init__(self, settings: Settings, changelog_topic: str) -> None:
+    def __init__(self, settings: Settings, changelog_topic: str, changelog: Changelog | None = None) -> None:
+        """`changelog`: how a partition's changelog is read back (default: from Kafka; tests: recorded)."""
         self.settings = settings
         self.topic = changelog_topic
+        self._changelog = changelog or (lambda partition: read_partition(settings, changelog_topic, partition))
         self._stores: dict[int, PartitionStore] = {}
         self._lock = asyncio.Lock()
 
@@ -74,7 +80,7 @@ class MergeStores:
     def _recover(self, partition: int) -> PartitionStore:
         store = self._open(partition)
         try:
-            for key, value in read_partition(self.settings, self.topic, partition):
+            for key, value in self._changelog(partition):
                 store.apply_changelog(key, value)
         except BaseException:
             store.close()  # release the RocksDB lock, so the restarted agent can try again

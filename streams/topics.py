@@ -5,13 +5,13 @@ Nothing else builds a topic name. Names use [a-z0-9.-] only.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from streams.constants import DAY_MS, MAX_MESSAGE_BYTES
 from streams.sectors import ALL, SECTORS
 from streams.settings import Settings
 from streams.tlp import TLP
-
-DAY_MS = 24 * 3600 * 1000
 
 # Levels that reach sector topics; RED goes only to named recipients' inboxes.
 SECTOR_TOPIC_LEVELS: tuple[TLP, ...] = (TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT)
@@ -147,11 +147,11 @@ class Topics:
     def contrib_topics(self) -> list[str]:
         return [self.contrib(level, sector) for level in SECTOR_TOPIC_LEVELS for sector in (*SECTORS, ALL)]
 
-    def plan(self, settings: Settings, members: list[str] = ()) -> list[TopicSpec]:
+    def plan(self, settings: Settings, members: Sequence[str] = ()) -> list[TopicSpec]:
         """Every topic with its partitions and configuration, for `kizuna topics create`;
         `members`: the member ids whose inboxes exist."""
         work = settings.partitions
-        big = str(32 * 1024 * 1024)
+        big = str(MAX_MESSAGE_BYTES)
         specs = [
             TopicSpec(self.intake, work, {"retention.ms": str(7 * DAY_MS), "max.message.bytes": big},
                       "submissions: envelope + payload (Avro); members write, the hub reads"),

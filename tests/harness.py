@@ -97,7 +97,8 @@ class Hub:
     def feedback(self, indicator: str, member: str, kind: str = "sighting", count: int = 1,
                  tlp: str | None = "green") -> str:
         item = self.signed_feedback(indicator, member, kind, count, tlp)
-        self.publisher.send(self.topics.feedback, feedback_codec().encode({"items": [item]}), item["feedback_id"].encode())
+        self.publisher.send(self.topics.feedback, feedback_codec().encode({"items": [item]}),
+                            item["feedback_id"].encode())
         self.publisher.flush_sync()
         return item["feedback_id"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from streams import access
+from streams import access, kafka_io
 from streams.settings import ConfigError, Settings
 from streams.tlp import TLP, from_marking_ref
 from streams.topics import Topics
@@ -93,19 +93,20 @@ def read_records(settings: Settings, member: str, topics: list[str], patience_s:
                 raise FeedUnavailable(f"no progress reading {sorted({n for n, _ in ends})} for {patience_s:.0f} s")
             for msg in messages:
                 idle_since = time.monotonic()
-                if msg.error() and msg.error().code() == KafkaError._PARTITION_EOF:  # compaction may leave gaps
-                    ends.pop((msg.topic(), msg.partition()), None)
+                error, (topic, partition, offset) = msg.error(), kafka_io.where(msg)
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:  # compaction may leave gaps
+                    ends.pop((topic, partition), None)
                     continue
-                if msg.error():
-                    raise KafkaException(msg.error())
-                latest[(msg.topic(), msg.key())] = msg.value()
-                if msg.offset() >= ends.get((msg.topic(), msg.partition()), 0) - 1:
-                    ends.pop((msg.topic(), msg.partition()), None)
+                if error is not None:
+                    raise KafkaException(error)
+                latest[(topic, msg.key())] = msg.value()
+                if offset >= ends.get((topic, partition), 0) - 1:
+                    ends.pop((topic, partition), None)
             if progress is not None:
                 progress(len(latest))
     except KafkaException as exc:
-        error = exc.args[0] if exc.args else exc
-        text = error.str() if isinstance(error, KafkaError) else str(error)
+        reason = exc.args[0] if exc.args else exc
+        text = reason.str() if isinstance(reason, KafkaError) else str(reason)
         raise FeedUnavailable(f"Kafka at {settings.bootstrap_servers}: {text}") from None
     finally:
         consumer.close()
@@ -189,7 +190,9 @@ def build_feed(settings: Settings, member: str, records: Iterable[dict[str, Any]
     """The feed's events: the chosen records grouped by level and day."""
     groups: dict[tuple[TLP, str], list[dict[str, Any]]] = {}
     for record in choose(records).values():
-        groups.setdefault((level_of(record), _day(record)), []).append(record)
+        level = level_of(record)
+        if level is not None:  # choose() keeps only marked records
+            groups.setdefault((level, _day(record)), []).append(record)
     return [build_event(settings, member, level, day, group) for (level, day), group in sorted(groups.items())]
 
 

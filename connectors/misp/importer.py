@@ -113,7 +113,8 @@ class Position:
         except FileNotFoundError:
             return cls()
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise ConfigError(f"the MISP import position {path} is damaged; delete it to import everything again") from None
+            raise ConfigError(f"the MISP import position {path} is damaged; "
+                              "delete it to import everything again") from None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +188,7 @@ def from_zmq(url: str, max_events: int = 0, idle_timeout_s: float = 0.0,
     `idle_timeout_s` without a message (0: wait for ever). `ready` is called once subscribed."""
     import zmq
 
-    context = zmq.Context.instance()
+    context: Any = zmq.Context.instance()
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.SUBSCRIBE, EVENT_TOPIC.encode())
     socket.setsockopt(zmq.LINGER, 0)
@@ -221,7 +222,8 @@ def submit_all(hub: Settings, member: str, found: Iterable[Found], tlp: str | No
             continue
         payload = orjson.dumps(item.event)
         if len(payload) > hub.max_submission_bytes:
-            report.skipped.append((item.source, f"{len(payload)} bytes, the hub takes at most {hub.max_submission_bytes}"))
+            report.skipped.append((item.source,
+                                   f"{len(payload)} bytes, the hub takes at most {hub.max_submission_bytes}"))
             continue
         name = Path(item.source.split("#")[0]).name if "/" in item.source else item.source
         submission_id = intake.submit(hub, member, payload, fmt="misp", filename=name[:200] or "misp-event.json",

@@ -18,18 +18,23 @@ ENV_PREFIX = "KIZUNA_MISP_"
 class MispSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
-    url: str | None = Field(None, description="Base URL of the MISP instance the REST import reads (https://misp.example.org).")
+    url: str | None = Field(None, description="Base URL of the MISP instance the REST import reads "
+                                              "(https://misp.example.org).")
     key: SecretStr | None = Field(None, description="API key of a MISP user allowed to read the events to import.")
-    verify_tls: bool = Field(True, description="Check the MISP instance's TLS certificate; turn off only for a lab instance.")
-    ca_file: Path | None = Field(None, description="CA bundle that signs the MISP instance's certificate, instead of the system's.")
+    verify_tls: bool = Field(True, description="Check the MISP instance's TLS certificate; turn off only for a lab "
+                                               "instance.")
+    ca_file: Path | None = Field(None, description="CA bundle that signs the MISP instance's certificate, instead of "
+                                                   "the system's.")
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Longest wait for one MISP REST response, seconds.")
     page_size: int = Field(50, ge=1, le=10_000, description="Events per REST search page.")
     published_only: bool = Field(True, description="Import only published events (what MISP itself would sync).")
     default_tlp: str | None = Field(
         None, description="TLP given with every import: it applies where an event has neither a tlp: tag nor a "
                           "distribution level, and narrows every other event to at most this level.")
-    feed_dir: Path | None = Field(None, description="Where `kizuna misp feed` writes. Default: <KIZUNA_VAR_DIR>/misp-feed/<member>.")
-    state_dir: Path | None = Field(None, description="Where the REST import keeps its position. Default: <KIZUNA_VAR_DIR>/misp.")
+    feed_dir: Path | None = Field(None, description="Where `kizuna misp feed` writes. Default: "
+                                                    "<KIZUNA_VAR_DIR>/misp-feed/<member>.")
+    state_dir: Path | None = Field(None, description="Where the REST import keeps its position. Default: "
+                                                     "<KIZUNA_VAR_DIR>/misp.")
     zmq_url: str | None = Field(None, description="MISP's ZeroMQ publisher to follow (tcp://misp.example.org:50000).")
 
     @field_validator("url")

@@ -80,7 +80,8 @@ class Blocklist:
         """Listed values per kind, sorted; every kind present, empty or not."""
         found: dict[str, set[str]] = {kind: set() for kind in PATTERN_PATHS}
         for shown in self._listed.values():
-            found[shown.observable].add(shown.value)
+            if shown.observable and shown.value:  # only simple indicators are listed
+                found[shown.observable].add(shown.value)
         return {kind: sorted(values) for kind, values in found.items()}
 
     def sids(self) -> dict[str, int]:

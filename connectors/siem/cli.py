@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from streams import cliutil as ui
 from streams.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -33,15 +33,13 @@ export_cli = typer.Typer(no_args_is_help=True, help=(
     "Exit codes: 0 done, 1 some records unreadable (named; the rest written), 2 usage or configuration error, "
     "3 no such member, 4 Kafka or the syslog receiver failed."))
 
-Member = Annotated[Optional[str], typer.Option("--as", help="Member whose entitlements to follow (default KIZUNA_SIEM_MEMBER).")]
+Member = Annotated[Optional[str],
+                   typer.Option("--as", help="Member whose entitlements to follow (default KIZUNA_SIEM_MEMBER).")]
 Follow = Annotated[bool, typer.Option("--follow", help="Keep exporting new versions until Ctrl-C.")]
-OutDir = Annotated[Optional[Path], typer.Option("--out", help="Output directory (default KIZUNA_SIEM_OUT_DIR, else var/siem/<member>).")]
+OutDir = Annotated[Optional[Path],
+                   typer.Option("--out",
+                                help="Output directory (default KIZUNA_SIEM_OUT_DIR, else var/siem/<member>).")]
 
-
-def _main():  # streams.cli imports this module: reach its helpers lazily, once both are loaded
-    from streams import cli
-
-    return cli
 
 
 def _configured(member: str | None) -> tuple[Settings, SiemSettings, str]:
@@ -50,18 +48,17 @@ def _configured(member: str | None) -> tuple[Settings, SiemSettings, str]:
     from streams import members
     from streams.kafka_io import client_config
 
-    main = _main()
-    settings = main._settings()
+    settings = ui.settings()
     try:
         siem = get_siem_settings()
         member = member or siem.member
         if member is None:
-            raise main._fail("say whose entitlements to follow: --as MEMBER (or KIZUNA_SIEM_MEMBER)")
+            raise ui.fail("say whose entitlements to follow: --as MEMBER (or KIZUNA_SIEM_MEMBER)")
         if members.load(settings.members_file).get(member) is None:
-            raise main._fail(f"no member {member!r}; `kizuna members` lists them", main.EXIT_UNUSABLE)
+            raise ui.fail(f"no member {member!r}; `kizuna members` lists them", ui.EXIT_UNUSABLE)
         client_config(settings, member)  # fails now, naming the fix, if no credentials were issued
     except ConfigError as exc:
-        raise main._fail(str(exc)) from None
+        raise ui.fail(str(exc)) from None
     return settings, siem, member
 
 
@@ -71,10 +68,9 @@ def _run(settings: Settings, siem: SiemSettings, member: str, output: Output, fo
     from connectors.siem.cef import SyslogFailed
     from connectors.siem.stream import Export, ExportFailed
 
-    main = _main()
     stop = threading.Event()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=main.err, transient=True)
+                        console=ui.err, transient=True)
     task = progress.add_task(f"reading {member}'s topics", total=None)
 
     def advanced(done: int, total: int | None) -> None:
@@ -82,7 +78,7 @@ def _run(settings: Settings, siem: SiemSettings, member: str, output: Output, fo
 
     def written(tally: Tally) -> None:
         if follow:
-            main.err.print(f"{time.strftime('%H:%M:%S')} {escape(describe(tally))}")
+            ui.say(ui.err, "", f"{time.strftime('%H:%M:%S')} {describe(tally)}")
 
     export = Export(settings, siem, member, output, follow, on_progress=advanced, on_write=written)
     # Ctrl-C or SIGTERM: finish the batch, write, commit, then stop.
@@ -91,24 +87,24 @@ def _run(settings: Settings, siem: SiemSettings, member: str, output: Output, fo
         with progress:
             tally = export.run(stop)
     except (ExportFailed, SyslogFailed) as exc:
-        raise main._fail(escape(str(exc)), main.EXIT_KAFKA) from None
+        raise ui.fail(str(exc), ui.EXIT_KAFKA) from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if tally.missing_topics:
         shown = ", ".join(tally.missing_topics[:3]) + (", ..." if len(tally.missing_topics) > 3 else "")
-        main.err.print(f"[yellow]warning:[/] {len(tally.missing_topics)} topics {member} may read are not visible to it on "
-                       f"the broker (missing, or its ACLs not synced yet: `kizuna members sync`), not read: {escape(shown)}")
+        ui.say(ui.err, "[yellow]warning:[/]", f"{len(tally.missing_topics)} topics {member} may read are not visible "
+               f"to it on the broker (missing, or its ACLs not synced yet: `kizuna members sync`), not read: {shown}")
     for problem in tally.problems:
-        main.err.print(f"[yellow]unreadable[/] {escape(problem)}")  # record text is never markup
+        ui.say(ui.err, "[yellow]unreadable[/]", problem)  # record text is never markup
     if tally.unreadable > len(tally.problems):
-        main.err.print(f"[yellow]unreadable[/] ... {tally.unreadable - len(tally.problems)} more")
+        ui.err.print(f"[yellow]unreadable[/] ... {tally.unreadable - len(tally.problems)} more")
     if not follow:
-        main.err.print(escape(describe(tally)))
-    main.err.print(f"{tally.records} records read: {tally.indicators} indicators, {tally.other_objects} other objects "
-                   f"(not for a SIEM), {tally.unreadable} unreadable")
+        ui.say(ui.err, "", describe(tally))
+    ui.err.print(f"{tally.records} records read: {tally.indicators} indicators, {tally.other_objects} other objects "
+                 f"(not for a SIEM), {tally.unreadable} unreadable")
     if tally.unreadable:
-        raise typer.Exit(main.EXIT_PARTIAL)
+        raise typer.Exit(ui.EXIT_PARTIAL)
 
 
 @export_cli.command("ecs")
@@ -116,7 +112,8 @@ def export_ecs(
     member: Member = None,
     follow: Follow = False,
     out: OutDir = None,
-    stdout: Annotated[bool, typer.Option("--stdout", help="Write the documents to standard output instead of a file.")] = False,
+    stdout: Annotated[bool, typer.Option("--stdout",
+                                         help="Write the documents to standard output instead of a file.")] = False,
 ) -> None:
     """Elastic Common Schema threat.indicator documents, one JSON object per line (threat-indicators.ndjson)."""
     from connectors.siem.stream import EcsOutput
@@ -132,7 +129,9 @@ def export_ecs(
 def export_cef(
     member: Member = None,
     follow: Follow = False,
-    syslog: Annotated[Optional[str], typer.Option(help="Receiver, tcp://host:port or udp://host:port (default KIZUNA_SIEM_SYSLOG); none: CEF lines on standard output.")] = None,
+    syslog: Annotated[Optional[str],
+                      typer.Option(help="Receiver, tcp://host:port or udp://host:port (default KIZUNA_SIEM_SYSLOG); "
+                                        "none: CEF lines on standard output.")] = None,
 ) -> None:
     """ArcSight CEF events, one per indicator, in RFC 5424 syslog messages over TCP or UDP."""
     from connectors.siem.cef import SyslogSender
@@ -145,7 +144,7 @@ def export_cef(
         try:
             syslog_address(receiver)
         except ValueError as exc:
-            raise _main()._fail(f"--syslog: {exc}") from None
+            raise ui.fail(f"--syslog: {exc}") from None
     sender = SyslogSender(receiver, siem.syslog_timeout_s) if receiver else None
     output = CefOutput(sender, siem.syslog_hostname, siem.syslog_facility, follow)
     _run(settings, siem, member, output, follow,
@@ -154,9 +153,11 @@ def export_cef(
 
 @export_cli.command("blocklist")
 def export_blocklist(member: Member = None, follow: Follow = False, out: OutDir = None) -> None:
-    """Plain lists per kind (ipv4-addr.txt, domain-name.txt ...) and Suricata rules (kizuna.rules), each replaced atomically.
+    """Plain lists per kind (ipv4-addr.txt, domain-name.txt ...) and Suricata rules (kizuna.rules), each
+    replaced atomically.
 
-    Revoked and expired indicators leave the lists, and unconfirmed ones stay out unless KIZUNA_SIEM_BLOCK_UNCONFIRMED."""
+    Revoked and expired indicators leave the lists, and unconfirmed ones stay out unless
+    KIZUNA_SIEM_BLOCK_UNCONFIRMED."""
     from connectors.siem.stream import BlocklistOutput
 
     settings, siem, member = _configured(member)

@@ -69,7 +69,7 @@ def document(indicator: Indicator, now: datetime, provider: str) -> dict[str, An
         threat["first_seen"] = timestamp(indicator.first_seen)
     if indicator.last_seen:
         threat["last_seen"] = timestamp(indicator.last_seen)
-    if indicator.observable:
+    if indicator.observable and indicator.value:  # set together, or neither
         threat["type"] = INDICATOR_TYPES[indicator.observable]
         threat |= _observable_fields(indicator.observable, indicator.value)
     labels = {"kizuna_pattern": indicator.pattern}

@@ -57,8 +57,8 @@ def _time(record: dict[str, Any], holder: dict[str, Any], key: str, required: bo
     if text is None and not required:
         return None
     try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise BadRecord(f"{record.get('id')}: {key} {str(text)[:40]!r} is not a UTC timestamp")
@@ -85,10 +85,12 @@ def from_record(record: Any) -> Indicator | None:
     if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
         raise BadRecord(f"{ident}: confidence {confidence!r} is not 0..100")
     observable, value = extension.get("observable"), extension.get("value")
+    modified = _time(record, record, "modified", required=True)
+    assert modified is not None  # required: _time raised otherwise
     return Indicator(
         id=ident, pattern=pattern, observable=observable if value else None, value=value if observable else None,
         tlp=level, confidence=confidence, status=status, revoked=record.get("revoked") is True,
-        modified=_time(record, record, "modified", required=True), valid_until=_time(record, record, "valid_until"),
+        modified=modified, valid_until=_time(record, record, "valid_until"),
         first_seen=_time(record, extension, "first_seen") or _time(record, record, "valid_from"),
         last_seen=_time(record, extension, "last_seen"), sightings=int(extension.get("sightings") or 0),
     )

@@ -19,21 +19,31 @@ SID_SPAN = 2**31  # sids of one rules file: sid_base .. sid_base + SID_SPAN - 1 
 class SiemSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
-    member: str | None = Field(None, description="Member whose entitlements the export follows, when `--as` is not given.")
-    out_dir: Path | None = Field(None, description="Where ECS files and blocklists are written. Default: <KIZUNA_VAR_DIR>/siem/<member>.")
-    syslog: str | None = Field(None, description="Syslog receiver of the CEF output, tcp://host:port or udp://host:port; "
+    member: str | None = Field(None, description="Member whose entitlements the export follows, when `--as` is not "
+                                                 "given.")
+    out_dir: Path | None = Field(None, description="Where ECS files and blocklists are written. Default: "
+                                                   "<KIZUNA_VAR_DIR>/siem/<member>.")
+    syslog: str | None = Field(None, description="Syslog receiver of the CEF output, tcp://host:port or "
+                                                 "udp://host:port; "
                                                  "unset: CEF lines go to standard output.")
     syslog_hostname: str = Field(default_factory=socket.gethostname, pattern=r"^[!-~]{1,255}$",
                                  description="HOSTNAME field of the RFC 5424 header (printable ASCII, no spaces).")
     syslog_facility: int = Field(16, ge=0, le=23, description="Syslog facility number (16: local0).")
-    syslog_timeout_s: float = Field(10.0, gt=0, le=300, description="Connect and send timeout towards the syslog receiver.")
-    block_unconfirmed: bool = Field(False, description="List unconfirmed records (contributor tier, inboxes) in blocklists "
+    syslog_timeout_s: float = Field(10.0, gt=0, le=300,
+                                    description="Connect and send timeout towards the syslog receiver.")
+    block_unconfirmed: bool = Field(False, description="List unconfirmed records (contributor tier, inboxes) in "
+                                                       "blocklists "
                                                        "too; by default only confirmed ones block.")
     sid_base: int = Field(1_000_000_000, ge=1_000_000, le=2**32 - 1 - SID_SPAN,
                           description="First Suricata sid of the rules file; sids are derived from STIX ids above it.")
-    batch_records: int = Field(1000, ge=1, le=100_000, description="Records read before the outputs are written and offsets committed (--follow).")
-    idle_flush_s: float = Field(1.0, gt=0, le=60, description="Write and commit a smaller batch after this many seconds without a record (--follow).")
-    access_check_s: float = Field(30.0, gt=0, le=3600, description="How often a following export looks again at what the member may read.")
+    batch_records: int = Field(1000, ge=1, le=100_000,
+                               description="Records read before the outputs are written and offsets committed "
+                                           "(--follow).")
+    idle_flush_s: float = Field(1.0, gt=0, le=60,
+                                description="Write and commit a smaller batch after this many seconds without a "
+                                            "record (--follow).")
+    access_check_s: float = Field(30.0, gt=0, le=3600,
+                                  description="How often a following export looks again at what the member may read.")
 
     @field_validator("syslog")
     @classmethod

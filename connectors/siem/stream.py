@@ -33,7 +33,7 @@ from connectors.siem import cef, ecs
 from connectors.siem.blocklist import Blocklist, write_atomically
 from connectors.siem.indicator import BadRecord, Current, Indicator, from_record
 from connectors.siem.settings import SiemSettings
-from streams import access
+from streams import access, kafka_io
 from streams.kafka_io import client_config
 from streams.settings import Settings
 from streams.topics import Topics
@@ -248,7 +248,8 @@ class Export:
             else:
                 self._once(consumer, assigned, total, stop)
         except KafkaException as exc:
-            raise ExportFailed(f"Kafka at {self.hub.bootstrap_servers}: {exc.args[0].str() if exc.args else exc}") from None
+            reason = exc.args[0].str() if exc.args else exc
+            raise ExportFailed(f"Kafka at {self.hub.bootstrap_servers}: {reason}") from None
         finally:
             consumer.close()
             self.output.close()
@@ -281,9 +282,10 @@ class Export:
 
     def _take(self, msg: Message, now: datetime) -> None:
         self.tally.records += 1
-        where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+        (topic, partition, offset), value = kafka_io.where(msg), msg.value()
+        where = f"{topic}[{partition}]@{offset}"
         try:
-            indicator = from_record(orjson.loads(msg.value())) if msg.value() is not None else None
+            indicator = from_record(orjson.loads(value)) if value is not None else None
         except orjson.JSONDecodeError as exc:
             self.tally.problem(where, f"not JSON ({exc})")
             return
@@ -294,7 +296,7 @@ class Export:
             self.tally.other_objects += 1
             return
         self.tally.indicators += 1
-        self.output.apply(msg.topic(), indicator, now)
+        self.output.apply(topic, indicator, now)
 
     def _to_read(self, consumer: Consumer, partitions: list[TopicPartition]) -> int:
         total = 0
@@ -303,7 +305,8 @@ class Export:
             total += max(high - low, 0)
         return total
 
-    def _once(self, consumer: Consumer, assigned: set[tuple[str, int]], total: int | None, stop: threading.Event) -> None:
+    def _once(self, consumer: Consumer, assigned: set[tuple[str, int]], total: int | None,
+              stop: threading.Event) -> None:
         unfinished, heard = set(assigned), time.monotonic()
         while unfinished and not stop.is_set():
             messages = consumer.consume(1000, timeout=0.5)
@@ -339,18 +342,18 @@ class Export:
             messages = consumer.consume(self.siem.batch_records, timeout=self.siem.idle_flush_s)
             now = self.clock()
             for msg in messages:
-                error = msg.error()
+                error, (topic, partition, offset) = msg.error(), kafka_io.where(msg)
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    unfinished.discard((msg.topic(), msg.partition()))
-                elif error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED and msg.topic():
-                    assigned = self._lose(consumer, assigned, {msg.topic()})  # access withdrawn before we looked
-                    unfinished = {tp for tp in unfinished if tp[0] != msg.topic()}
-                    offsets = {tp: o for tp, o in offsets.items() if tp[0] != msg.topic()}
+                    unfinished.discard((topic, partition))
+                elif error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED and topic:
+                    assigned = self._lose(consumer, assigned, {topic})  # access withdrawn before we looked
+                    unfinished = {tp for tp in unfinished if tp[0] != topic}
+                    offsets = {tp: o for tp, o in offsets.items() if tp[0] != topic}
                 elif error is not None:
                     raise KafkaException(error)
                 else:
                     self._take(msg, now)
-                    offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+                    offsets[(topic, partition)] = offset + 1
             if self.on_progress and messages:
                 self.on_progress(self.tally.records, None)
             if self.output.needs_history and unfinished:
@@ -364,7 +367,8 @@ class Export:
                 unfinished |= gained
                 access_checked = time.monotonic()
 
-    def _reassign(self, consumer: Consumer, assigned: set[tuple[str, int]]) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    def _reassign(self, consumer: Consumer, assigned: set[tuple[str, int]]) -> tuple[set[tuple[str, int]],
+                                                                                     set[tuple[str, int]]]:
         """Follow changes of access: read topics the member gained, forget the ones it lost."""
         wanted = set(self.topics())
         held = {topic for topic, _ in assigned}

@@ -10,36 +10,26 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from streams import cliutil as ui
 from streams.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from connectors.taxii import materialize as materialize_
     from connectors.taxii.settings import TaxiiSettings
     from connectors.taxii.store import ObjectStore
 
-taxii_cli = typer.Typer(help=__doc__, no_args_is_help=True)
-
-
-def _main():  # streams.cli imports this module: reach its helpers lazily, once both are loaded
-    from streams import cli
-
-    return cli
+taxii_cli = typer.Typer(help=ui.unwrap(__doc__), no_args_is_help=True)
 
 
 def _configured(as_hub: bool) -> tuple[Settings, TaxiiSettings]:
     """The hub's settings (logged in as the hub's own principal when `as_hub`) and this connector's."""
     from connectors.taxii.settings import get_taxii_settings
-    from streams.credentials import hub_principal
 
-    main = _main()
-    settings = main._settings()
-    if as_hub and settings.kafka_user == "admin":  # the server reads as <namespace>-hub, never as the broker admin
-        settings = settings.model_copy(update={"kafka_user": hub_principal(settings.namespace)})
+    settings = ui.hub_login() if as_hub else ui.settings()  # the server reads as <namespace>-hub, never as admin
     try:
-        if as_hub:
-            settings.kafka_secret()
         return settings, get_taxii_settings()
     except ConfigError as exc:
-        raise main._fail(str(exc)) from None
+        raise ui.fail(str(exc)) from None
 
 
 def _store(settings: Settings, taxii: TaxiiSettings) -> ObjectStore:
@@ -48,7 +38,7 @@ def _store(settings: Settings, taxii: TaxiiSettings) -> ObjectStore:
     try:
         return ObjectStore(taxii.store_location(settings))
     except (ConfigError, OSError) as exc:
-        raise _main()._fail(f"TAXII store {taxii.store_location(settings).split('@')[-1]}: {exc}") from None
+        raise ui.fail(f"TAXII store {taxii.store_location(settings).split('@')[-1]}: {exc}") from None
 
 
 def _log_to_stderr() -> None:
@@ -57,7 +47,7 @@ def _log_to_stderr() -> None:
 
 def _spinner() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=_main().err, transient=True)
+                    console=ui.err, transient=True)
 
 
 @taxii_cli.command()
@@ -81,14 +71,13 @@ def serve(
     if follower is not None:
         follower.start()
     metrics.serve(taxii.metrics_port)
-    err = _main().err
-    err.print(f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
-              f"{', materialising the topics' if follower else ''}"
-              f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
+    ui.say(ui.err, "", f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
+           f"{', materialising the topics' if follower else ''}"
+           f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
     try:
         web.run_app(build_app(settings, taxii, store), host=host, port=port, print=None, access_log=None)
     except OSError as exc:
-        raise _main()._fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ui.fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
         if follower is not None:
             follower.stop.set()
@@ -110,7 +99,7 @@ def materialize(
         with _spinner() as progress:
             task = progress.add_task("reading the topics")
 
-            def shown(done) -> None:
+            def shown(done: materialize_.Progress) -> None:
                 progress.update(task, description=f"{done.read:,} records read, {done.inserted:,} new versions stored")
 
             done = materializer.run(follow=follow, on_batch=shown)
@@ -118,7 +107,7 @@ def materialize(
         done = materializer.progress
     finally:
         store.close()
-    _main().out.print(f"{done.read:,} records read: {done.inserted:,} new versions stored, {done.duplicates:,} already "
+    ui.out.print(f"{done.read:,} records read: {done.inserted:,} new versions stored, {done.duplicates:,} already "
                       f"there, {done.tombstones:,} tombstones, {done.unusable:,} not STIX (logged)")
 
 
@@ -126,52 +115,51 @@ def materialize(
 def poll(
     url: Annotated[str, typer.Argument(help="API root of the remote TAXII 2.1 server, e.g. https://isac.example/api1/.")],
     collection: Annotated[str, typer.Option("--collection", help="Id of the remote collection to read.")],
-    member: Annotated[str, typer.Option("--as", help="The member the objects are submitted as (its credentials sign them).")],
+    member: Annotated[str, typer.Option("--as", help="The member the objects are submitted as (its credentials sign "
+                                                     "them).")],
     tlp: Annotated[Optional[str], typer.Option(help="TLP for objects without their own marking.")] = None,
-    sector: Annotated[Optional[list[str]], typer.Option("--sector", help="Share with this sector only (repeatable); default: the whole community.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep polling every KIZUNA_TAXII_POLL_INTERVAL_S, until Ctrl-C.")] = False,
+    sector: Annotated[Optional[list[str]], typer.Option("--sector",
+                                                        help="Share with this sector only (repeatable); default: the "
+                                                             "whole community.")] = None,
+    follow: Annotated[bool, typer.Option("--follow",
+                                         help="Keep polling every KIZUNA_TAXII_POLL_INTERVAL_S, until Ctrl-C.")
+                        ] = False,
 ) -> None:
     """Import what a remote TAXII 2.1 collection added since the last poll (position kept under var/taxii/)."""
     from connectors.taxii.client import PollError
     from connectors.taxii.client import poll as poll_once
     from streams import credentials
     from streams.kafka_io import DeliveryFailed
-    from streams.sectors import canonical_sector
-    from streams.tlp import parse_level
 
-    main = _main()
     settings, taxii = _configured(as_hub=False)
     if not url.startswith(("http://", "https://")):
-        raise main._fail(f"{url!r} is not an http(s) URL of a TAXII API root")
-    if tlp is not None and parse_level(tlp) is None:
-        raise main._fail(f"--tlp {tlp!r} is not a TLP level (clear, green, amber, amber+strict, red)")
-    unknown = [s for s in sector or [] if canonical_sector(s) is None]
-    if unknown:
-        raise main._fail(f"unknown sector(s) {', '.join(unknown)}; `kizuna sectors` lists them")
+        raise ui.fail(f"{url!r} is not an http(s) URL of a TAXII API root")
+    tlp, sectors = ui.scope(tlp, sector)
     try:
         credentials.load(settings, member)
     except ConfigError as exc:
-        raise main._fail(str(exc)) from None
-    sectors = [canonical_sector(s) for s in sector or []]
+        raise ui.fail(str(exc)) from None
     try:
         while True:
             try:
                 with _spinner() as progress:
                     task = progress.add_task(f"polling {url}")
                     result = poll_once(settings, taxii, url, collection, member, tlp, sectors,
-                                       on_page=lambda r: progress.update(task, description=f"{r.objects:,} objects in {r.pages} pages"))
+                                       on_page=lambda r: progress.update(task, description=f"{r.objects:,} objects in "
+                                                                                           f"{r.pages} pages"))
             except (PollError, DeliveryFailed) as exc:
                 failed = str(exc) if isinstance(exc, PollError) else f"could not submit to the hub: {exc}"
                 if not follow:
-                    raise main._fail(failed, main.EXIT_USAGE if isinstance(exc, PollError) else main.EXIT_KAFKA) from None
-                main.err.print(f"[yellow]poll failed:[/] {failed}; next try in {taxii.poll_interval_s:.0f} s")
+                    raise ui.fail(failed, ui.EXIT_USAGE if isinstance(exc, PollError) else ui.EXIT_KAFKA) from None
+                ui.say(ui.err, "[yellow]poll failed:[/]", f"{failed}; next try in {taxii.poll_interval_s:.0f} s")
             except ConfigError as exc:
-                raise main._fail(str(exc)) from None
+                raise ui.fail(str(exc)) from None
             else:
-                main.out.print(f"{result.objects:,} objects in {result.pages} pages: {result.submissions} submissions "
-                               f"as {member}; next poll starts after {result.position or 'the beginning'}")
+                ui.say(ui.out, "", f"{result.objects:,} objects in {result.pages} pages: {result.submissions} "
+                       f"submissions as {member}; next poll starts after {result.position or 'the beginning'}")
                 if result.no_dates:
-                    main.err.print("[yellow]warning:[/] the server sends no X-TAXII-Date-Added-Last: every poll reads the whole collection")
+                    ui.err.print("[yellow]warning:[/] the server sends no X-TAXII-Date-Added-Last: every poll reads "
+                                 "the whole collection")
             if not follow:
                 return
             time.sleep(taxii.poll_interval_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,8 @@ class _DateAddedAuth(requests.auth.AuthBase):
 
 def remote_auth(taxii: TaxiiSettings) -> requests.auth.AuthBase | None:
     if taxii.remote_token is not None:
-        return TokenAuth(taxii.remote_token.get_secret_value())
+        token: requests.auth.AuthBase = TokenAuth(taxii.remote_token.get_secret_value())
+        return token
     if taxii.remote_user:
         password = taxii.remote_password.get_secret_value() if taxii.remote_password else ""
         return requests.auth.HTTPBasicAuth(taxii.remote_user, password)
@@ -70,7 +71,8 @@ class Positions:
 
     def _all(self) -> dict[str, str]:
         try:
-            return json.loads(self.path.read_text())
+            positions: dict[str, str] = json.loads(self.path.read_text())
+            return positions
         except FileNotFoundError:
             return {}
         except ValueError as exc:
@@ -102,7 +104,8 @@ def collection_url(api_root: str, collection: str) -> str:
 
 
 def poll(settings: Settings, taxii: TaxiiSettings, api_root: str, collection: str, member: str,
-         tlp: str | None = None, sectors: list[str] = (), on_page: Callable[[PollResult], None] | None = None) -> PollResult:
+         tlp: str | None = None, sectors: Sequence[str] = (), on_page: Callable[[PollResult],
+                                                                            None] | None = None) -> PollResult:
     """Read everything added since the saved position, submit each page, save the position after each."""
     url = collection_url(api_root, collection)
     positions = Positions(taxii.positions_dir(settings))
@@ -128,10 +131,10 @@ def poll(settings: Settings, taxii: TaxiiSettings, api_root: str, collection: st
             if on_page is not None:
                 on_page(result)
     except requests.HTTPError as exc:
-        code = exc.response.status_code if exc.response is not None else "?"
+        code = exc.response.status_code if exc.response is not None else 0
         hint = {401: "check KIZUNA_TAXII_REMOTE_USER/PASSWORD or _TOKEN", 403: "these credentials may not read it",
                 404: "no such API root or collection"}.get(code, "the server refused the request")
-        raise PollError(f"{url}: HTTP {code}: {hint}") from None
+        raise PollError(f"{url}: HTTP {code or '?'}: {hint}") from None
     except requests.RequestException as exc:
         raise PollError(f"{url}: cannot reach the server ({type(exc).__name__})") from None
     except TAXIIServiceException as exc:

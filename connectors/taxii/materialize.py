@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.taxii.store import ObjectStore
-from streams import members
+from streams import kafka_io, members
 from streams.kafka_io import client_config
 from streams.sectors import ALL, SECTORS
 from streams.settings import Settings
@@ -110,22 +110,24 @@ class Materializer:
         return self.progress
 
     def _consume(self, consumer: Consumer, at_end: set[tuple[str, int]]) -> None:
-        objects, where, positions = [], [], {}
+        objects: list[tuple[str, bytes]] = []
+        where: list[str] = []
+        positions: dict[tuple[str, int], int] = {}
         for msg in consumer.consume(self.batch, timeout=0.5):
-            error = msg.error()
+            error, (topic, partition, offset), value = msg.error(), kafka_io.where(msg), msg.value()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add((msg.topic(), msg.partition()))
+                    at_end.add((topic, partition))
                     continue
                 raise KafkaException(error)
-            at_end.discard((msg.topic(), msg.partition()))
-            positions[(msg.topic(), msg.partition())] = msg.offset() + 1
+            at_end.discard((topic, partition))
+            positions[(topic, partition)] = offset + 1
             self.progress.read += 1
-            if msg.value() is None:  # a compaction tombstone: nothing to serve
+            if value is None:  # a compaction tombstone: nothing to serve
                 self.progress.tombstones += 1
                 continue
-            objects.append((collection_id(msg.topic()), msg.value()))
-            where.append(f"collection {objects[-1][0]} (partition {msg.partition()}, offset {msg.offset()})")
+            objects.append((collection_id(topic), value))
+            where.append(f"collection {objects[-1][0]} (partition {partition}, offset {offset})")
         if not positions:
             return
         result = self.store.add(objects, positions)

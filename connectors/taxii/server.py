@@ -24,7 +24,15 @@ from confluent_kafka import KafkaException
 
 from connectors.taxii.materialize import collection_id, titles
 from connectors.taxii.settings import TaxiiSettings
-from connectors.taxii.store import VERSION_KEYWORDS, BadQuery, ObjectStore, Page, Query, format_timestamp, parse_timestamp
+from connectors.taxii.store import (
+    VERSION_KEYWORDS,
+    BadQuery,
+    ObjectStore,
+    Page,
+    Query,
+    format_timestamp,
+    parse_timestamp,
+)
 from streams import access, intake
 from streams.core.formats import Limits, parse_submission
 from streams.core.normalize import normalize
@@ -45,7 +53,8 @@ _MEMBER = "kizuna.member"  # the authenticated member, on each request
 
 
 def _taxii_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, headers={**(headers or {}), "Content-Type": TAXII_MEDIA})
+    return web.Response(body=orjson.dumps(body), status=status, headers={**(headers or {}),
+                                                                         "Content-Type": TAXII_MEDIA})
 
 
 class TaxiiError(Exception):
@@ -134,7 +143,7 @@ async def taxii_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if not _accepts_taxii(request.headers.get("Accept", TAXII_MEDIA)):
             raise TaxiiError(406, "Not acceptable", f"this server answers {TAXII_MEDIA}")
         request[_MEMBER] = await _authenticate(request, ctx)
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
     except TaxiiError as exc:
         response = exc.response()
     except BadQuery as exc:
@@ -188,7 +197,8 @@ async def _readable(request: web.Request) -> dict[str, str]:
 async def collections(request: web.Request) -> web.Response:
     ctx: Context = request.app[_CONTEXT]
     readable = await _readable(request)
-    return _taxii_json({"collections": [_collection(ctx, cid, topic) for cid, topic in readable.items()] + [_intake(ctx)]})
+    return _taxii_json({"collections": [_collection(ctx, cid, topic) for cid,
+                                        topic in readable.items()] + [_intake(ctx)]})
 
 
 async def _topic(request: web.Request) -> str:
@@ -229,7 +239,8 @@ def _query(request: web.Request, filters: bool = True) -> Query:
                          for v in _list(request, "match[version]"))
     return Query(limit=limit, next=request.query.get("next"),
                  added_after=parse_timestamp(added_after, "added_after") if added_after else None,
-                 ids=_list(request, "match[id]") if filters else (), types=_list(request, "match[type]") if filters else (),
+                 ids=_list(request, "match[id]") if filters else (),
+                 types=_list(request, "match[type]") if filters else (),
                  versions=versions if filters else ("all",))
 
 
@@ -317,7 +328,8 @@ async def add_objects(request: web.Request) -> web.Response:
         raise TaxiiError(415, "Unsupported media type", f"send {TAXII_MEDIA}")
     tlp = request.query.get("tlp")
     if tlp is not None and parse_level(tlp) is None:
-        raise TaxiiError(400, "Bad request", f"tlp {tlp[:20]!r} is not a TLP level (clear, green, amber, amber+strict, red)")
+        raise TaxiiError(400, "Bad request",
+                         f"tlp {tlp[:20]!r} is not a TLP level (clear, green, amber, amber+strict, red)")
     sectors = request.query.getall("sector", [])
     unknown = [s[:40] for s in sectors if canonical_sector(s) is None]
     if unknown:
@@ -331,7 +343,7 @@ async def add_objects(request: web.Request) -> web.Response:
         raise TaxiiError(400, "Bad request", 'expected a TAXII envelope: {"objects": [STIX objects ...]}')
     received = time.time()
     payload = orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": submitted})
-    sectors = [canonical_sector(s) for s in sectors]
+    sectors = [sector for s in sectors if (sector := canonical_sector(s)) is not None]  # all known, checked above
     problems = await asyncio.to_thread(_check, ctx, member, payload, tlp, sectors)
     try:
         submission_id = await asyncio.to_thread(intake.submit, ctx.settings, member.id, payload, "stix", "taxii",

@@ -20,19 +20,28 @@ class TaxiiSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the TAXII server listens on.")
     port: int = Field(9470, ge=1, le=65535, description="Port the TAXII server listens on.")
     public_url: str | None = Field(
-        None, description="Base URL clients use to reach the server (behind a proxy); default: taken from each request.")
+        None,
+        description="Base URL clients use to reach the server (behind a proxy); default: taken from each request.")
     store_url: str | None = Field(
         None, description="Object store: sqlite:///PATH or postgresql://user:pass@host/db. "
                           "Default: sqlite:///<KIZUNA_VAR_DIR>/taxii/store.db.")
-    page_size_max: int = Field(1000, ge=1, le=100_000, description="Most objects per page; also the page size when a client asks for none.")
-    access_cache_s: float = Field(30.0, ge=0, le=3600, description="How long a member's readable collections are cached (tier changes show after this).")
+    page_size_max: int = Field(1000, ge=1, le=100_000,
+                               description="Most objects per page; also the page size when a client asks for none.")
+    access_cache_s: float = Field(30.0, ge=0, le=3600,
+                                  description="How long a member's readable collections are cached (tier changes show "
+                                              "after this).")
     metrics_port: int = Field(9465, ge=0, le=65535, description="Port of the server's Prometheus /metrics; 0 disables.")
-    poll_interval_s: float = Field(300.0, ge=1, le=86_400, description="Seconds between polls of `kizuna taxii poll --follow`.")
-    poll_page_size: int = Field(1000, ge=1, le=100_000, description="Objects the poller asks a remote server for per page.")
-    state_dir: Path | None = Field(None, description="Where the poller keeps its positions. Default: <KIZUNA_VAR_DIR>/taxii.")
-    remote_user: str | None = Field(None, description="User name for HTTP Basic on the remote TAXII server the poller reads.")
+    poll_interval_s: float = Field(300.0, ge=1, le=86_400,
+                                   description="Seconds between polls of `kizuna taxii poll --follow`.")
+    poll_page_size: int = Field(1000, ge=1, le=100_000,
+                                description="Objects the poller asks a remote server for per page.")
+    state_dir: Path | None = Field(None, description="Where the poller keeps its positions. Default: "
+                                                     "<KIZUNA_VAR_DIR>/taxii.")
+    remote_user: str | None = Field(None, description="User name for HTTP Basic on the remote TAXII server the poller "
+                                                      "reads.")
     remote_password: SecretStr | None = Field(None, description="Password for HTTP Basic on the remote TAXII server.")
-    remote_token: SecretStr | None = Field(None, description="Token for the remote TAXII server (`Authorization: Token ...`), instead of Basic.")
+    remote_token: SecretStr | None = Field(None, description="Token for the remote TAXII server (`Authorization: "
+                                                             "Token ...`), instead of Basic.")
 
     @field_validator("store_url")
     @classmethod

@@ -184,7 +184,8 @@ class ObjectStore:
         elif url.startswith(("postgresql://", "postgres://")):
             self._dialect = _postgres(url)
         else:
-            raise ConfigError(f"TAXII store URL must be sqlite:///PATH or postgresql://..., not {url.split('://')[0]}://")
+            raise ConfigError(f"TAXII store URL must be sqlite:///PATH or postgresql://..., not "
+                              f"{url.split('://')[0]}://")
         self._clock = clock
         self._local = threading.local()
         self._last_added: dict[str, int] = {}
@@ -268,7 +269,8 @@ class ObjectStore:
 
     def positions(self) -> dict[tuple[str, int], int]:
         """Next offset to read per (topic, partition)."""
-        return {(topic, part): offset for topic, part, offset in self._execute("SELECT topic, part, next_offset FROM positions")}
+        return {(topic, part): offset for topic, part,
+                offset in self._execute("SELECT topic, part, next_offset FROM positions")}
 
     # --- reading (the TAXII server) -----------------------------------------------------------
 
@@ -334,8 +336,8 @@ class ObjectStore:
 
     def count(self, collection: str | None = None) -> int:
         if collection is None:
-            return self._execute("SELECT COUNT(*) FROM objects").fetchone()[0]
-        return self._execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)).fetchone()[0]
+            return int(self._execute("SELECT COUNT(*) FROM objects").fetchone()[0])
+        return int(self._execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)).fetchone()[0])
 
     # --- status resources of POSTs to the intake collection --------------------------------------
 

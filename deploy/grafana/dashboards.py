@@ -112,7 +112,8 @@ def operations() -> dict[str, Any]:
              "sum(rate(kizuna_published_total[5m]))", "ops"),
         stat("p99 intake to publication", "Objective: 5 s (alert KizunaLatencyAboveObjective).",
              "histogram_quantile(0.99, sum by (le) (rate(kizuna_publish_latency_seconds_bucket[5m])))", "s"),
-        timeseries("Objects through each stage", "Objects found in submissions, normalised into records, merged, and record "
+        timeseries("Objects through each stage",
+                   "Objects found in submissions, normalised into records, merged, and record "
                    "versions published. Merged minus published versions is what deduplication saved.", [
                        query(f"sum(rate(kizuna_objects_in_total[{RATE}]))", "in (parsed)"),
                        query(f"sum(rate(kizuna_records_normalized_total[{RATE}]))", "normalised"),
@@ -133,7 +134,8 @@ def operations() -> dict[str, Any]:
                    [query(f"histogram_quantile(0.99, sum by (le, stage) (rate(kizuna_stage_seconds_bucket[{RATE}])))",
                           "{{stage}}")], "s"),
         row("Consumer lag"),
-        timeseries("Workers' lag by topic", "Messages the workers have not consumed yet (alert KizunaWorkerLagGrowing).",
+        timeseries("Workers' lag by topic",
+                   "Messages the workers have not consumed yet (alert KizunaWorkerLagGrowing).",
                    [query('max by (topic) (kizuna_consumer_lag{group_kind="worker"})', "{{topic}}")]),
         timeseries("Members' and hub connectors' lag by topic", "Summed over the groups of each kind; a member's "
                    "own topics appear as <ns>.org.*.<kind>. Members' lag is theirs to act on.",
@@ -153,8 +155,10 @@ def operations() -> dict[str, Any]:
                    "percentunit", width=8),
         timeseries("Memory", "Resident memory per worker (the warning lists take ~400 MiB).",
                    [query('process_resident_memory_bytes{job="kizuna-worker"}', "{{instance}}")], "bytes", width=8),
-        timeseries("Lag last read", "Age of the consumer-lag figures; growing means the workers cannot reach the brokers.",
-                   [query('time() - max by (instance) (kizuna_consumer_lag_refreshed_timestamp_seconds{job="kizuna-worker"})',
+        timeseries("Lag last read",
+                   "Age of the consumer-lag figures; growing means the workers cannot reach the brokers.",
+                   [query('time() - max by (instance) '
+                          '(kizuna_consumer_lag_refreshed_timestamp_seconds{job="kizuna-worker"})',
                           "{{instance}}")], "s"),
         timeseries("Open file descriptors", "Per worker; RocksDB and Kafka connections.",
                    [query('process_open_fds{job="kizuna-worker"}', "{{instance}}")]),
@@ -169,38 +173,48 @@ def operations() -> dict[str, Any]:
                    quantiles("kizuna_taxii_request_seconds")[1:], "s", width=8),
     ]
     return dashboard("kizuna-operations", "kizuna / Operations",
-                     "Is the hub healthy and fast: flow per stage, latency, lag, rejections, workers.", "now-3h", "30s", items)
+                     "Is the hub healthy and fast: flow per stage, latency, lag, rejections, workers.", "now-3h",
+                     "30s", items)
 
 
 def analysts() -> dict[str, Any]:
     scope = '{tlp=~"$tlp", sector=~"$sector"}'
     items = [
         row("What is flowing"),
-        timeseries("Records by STIX type", "Objects normalised into records: indicators, malware, attack patterns, relationships ...",
-                   [query(f"sum by (stix_type) (rate(kizuna_records_normalized_total[{RATE}]))", "{{stix_type}}")], "ops"),
+        timeseries("Records by STIX type",
+                   "Objects normalised into records: indicators, malware, attack patterns, relationships ...",
+                   [query(f"sum by (stix_type) (rate(kizuna_records_normalized_total[{RATE}]))", "{{stix_type}}")],
+                   "ops"),
         timeseries("Objects in by format", "Usable objects found in submissions, by the format they came in.",
                    [query(f"sum by (format) (rate(kizuna_objects_in_total[{RATE}]))", "{{format}}")], "ops"),
         timeseries("Published by TLP", "Record versions published, by TLP level.",
                    [query(f"sum by (tlp) (rate(kizuna_published_total{scope}[{RATE}]))", "{{tlp}}")], "ops", width=8),
-        timeseries("Published by sector", "Record versions published, by sector topic (all: the whole community; inbox: named recipients).",
-                   [query(f"sum by (sector) (rate(kizuna_published_total{scope}[{RATE}]))", "{{sector}}")], "ops", width=8),
-        timeseries("Published by tier", "contributor: at once, with status; general: confirmed records; recipient: inboxes.",
+        timeseries("Published by sector",
+                   "Record versions published, by sector topic (all: the whole community; inbox: named recipients).",
+                   [query(f"sum by (sector) (rate(kizuna_published_total{scope}[{RATE}]))", "{{sector}}")], "ops",
+                   width=8),
+        timeseries("Published by tier",
+                   "contributor: at once, with status; general: confirmed records; recipient: inboxes.",
                    [query(f"sum by (tier) (rate(kizuna_published_total{scope}[{RATE}]))", "{{tier}}")], "ops", width=8),
         row("Confidence and feedback"),
-        panel("bargauge", "Confidence of published versions", "How many versions were published in each confidence band "
+        panel("bargauge", "Confidence of published versions",
+              "How many versions were published in each confidence band "
               "over the time range (0-100, docs/confidence.md).",
               [query('sum by (le) (increase(kizuna_published_confidence_bucket{tlp=~"$tlp"}[$__range]))', "{{le}}",
                      instant=True, fmt="heatmap")], "short",
               options={"displayMode": "gradient", "orientation": "vertical", "showUnfilled": True,
                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
         timeseries("Median confidence", "Median and 90th percentile of the confidence of published versions.", [
-            query(f'histogram_quantile(0.5, sum by (le) (rate(kizuna_published_confidence_bucket{{tlp=~"$tlp"}}[{RATE}])))', "p50"),
-            query(f'histogram_quantile(0.9, sum by (le) (rate(kizuna_published_confidence_bucket{{tlp=~"$tlp"}}[{RATE}])))', "p90")]),
+            query(f'histogram_quantile(0.5, sum by (le) '
+                  f'(rate(kizuna_published_confidence_bucket{{tlp=~"$tlp"}}[{RATE}])))', "p50"),
+            query(f'histogram_quantile(0.9, sum by (le) '
+                  f'(rate(kizuna_published_confidence_bucket{{tlp=~"$tlp"}}[{RATE}])))', "p90")]),
         timeseries("Feedback by kind", "Valid sightings, confirmations and false-positive reports taken in.",
                    [query(f"sum by (kind) (rate(kizuna_feedback_total[{RATE}]))", "{{kind}}")], "ops"),
         timeseries("Confirmations and revocations", "Versions published to general members: confirmed (crossed the "
                    "threshold) and revoked (fell back or refuted).",
-                   [query(f'sum by (status) (rate(kizuna_general_versions_total{{tlp=~"$tlp"}}[{RATE}]))', "{{status}}")], "ops"),
+                   [query(f'sum by (status) (rate(kizuna_general_versions_total{{tlp=~"$tlp"}}[{RATE}]))',
+                          "{{status}}")], "ops"),
         stat("Confirmed in range", "Versions confirmed for general members over the time range.",
              'sum(increase(kizuna_general_versions_total{status="confirmed", tlp=~"$tlp"}[$__range]))'),
         stat("Revoked in range", "Versions revoked from general members over the time range.",
@@ -211,7 +225,8 @@ def analysts() -> dict[str, Any]:
              'sum(increase(kizuna_merge_objects_total{outcome="suppressed"}[$__range]))'),
     ]
     return dashboard("kizuna-analysts", "kizuna / Analysts",
-                     "What is being shared: by type, TLP and sector; confidence; feedback; confirmations and revocations.",
+                     "What is being shared: by type, TLP and sector; confidence; feedback; confirmations and "
+                     "revocations.",
                      "now-24h", "1m", items, [variable("tlp", "TLP", "kizuna_published_total"),
                                         variable("sector", "Sector", "kizuna_published_total")])
 
@@ -250,11 +265,13 @@ def executives() -> dict[str, Any]:
             query(f"histogram_quantile(0.5, sum by (le) (increase({latency}[1d])))", "p50"),
             query(f"histogram_quantile(0.9, sum by (le) (increase({latency}[1d])))", "p90")], "s", interval="1h"),
         timeseries("Members contributing, by sector", "Members that submitted or gave feedback in the last 7 days.",
-                   [query('max by (sector) (kizuna_contributing_members{window="7d", sector=~"$sector"})', "{{sector}}")],
+                   [query('max by (sector) (kizuna_contributing_members{window="7d", sector=~"$sector"})',
+                          "{{sector}}")],
                    width=24, interval="1h"),
     ]
     return dashboard("kizuna-executives", "kizuna / Executives",
-                     "How much was shared, how fast, and how many members took part, per sector.", "now-30d", "15m", items,
+                     "How much was shared, how fast, and how many members took part, per sector.", "now-30d", "15m",
+                     items,
                      [variable("sector", "Sector", "kizuna_published_total")])
 
 

@@ -8,66 +8,98 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 import orjson
 
-from streams import members, metrics
-from streams.app import app, indicators_topic, settings, topics
+from streams import metrics
+from streams.agents.base import Context
+from streams.app import Pipeline
 from streams.core.items import Problem, Reason, rejection
-from streams.core.merge import (Policy, Publication, changes, fold, fold_feedback, mark_published, outcomes, providers,
-                                upgrade)
+from streams.core.merge import (
+    Policy,
+    Publication,
+    State,
+    changes,
+    fold,
+    fold_feedback,
+    mark_published,
+    outcomes,
+    providers,
+    upgrade,
+)
 from streams.core.normalize import pseudonym
 from streams.core.stix_out import encode, hub_identity_id, render
-from streams.kafka_io import Publisher
 from streams.records import batch_codec
 from streams.reputation_feed import ReputationFeed
 from streams.state import MergeStores
 
 log = logging.getLogger(__name__)
-HUB = hub_identity_id(settings.hub_name)
-SECRET = settings.pseudonym_secret()
-POLICY = Policy(settings.confirm_threshold, settings.republish_step)
-publisher = Publisher(settings, f"{settings.namespace}-merge")
-stores = MergeStores(settings, topics.merge_state)
-reputation = ReputationFeed(settings, topics.reputation)
-metrics.count_contributors(reputation.book, settings)
+
+Touched = dict[int, dict[bytes, State]]  # partition -> record id -> state changed by this batch
+
+
+@dataclass
+class Outcome:
+    """What one batch published, suppressed and taught the reputation book, and the audit trails."""
+
+    published: list[Publication] = field(default_factory=list)
+    suppressed: int = 0
+    learned: list[dict[str, Any]] = field(default_factory=list)
+    trails: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # provider pseudonym -> deliveries
 
 
 def _by_audience(pub: Publication) -> tuple[Any, ...]:
     return (pub.audience, pub.tier)
 
 
-@app.on_partitions_revoked.connect
-async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
-    stores.forget({tp.partition for tp in revoked if tp.topic == topics.indicators})
+class Merge:
+    """The merge step, in the order `handle` runs them: fold the batch into state, publish what
+    changed, send the audit trails, write the changelog and reputation events, then the local store.
+    The changelog says "published" only once the records are on their topics, and the local store
+    only once the changelog is: a crash in between replays the batch identically."""
 
+    def __init__(self, ctx: Context, stores: MergeStores, reputation: ReputationFeed) -> None:
+        self.ctx, self.settings, self.topics = ctx, ctx.settings, ctx.topics
+        self.stores, self.reputation = stores, reputation
+        self.hub = hub_identity_id(self.settings.hub_name)
+        self.policy = Policy(self.settings.confirm_threshold, self.settings.republish_step)
 
-def _member_of(alias: str) -> str | None:
-    """The member behind a pseudonym, for its own rejections and audit topics only."""
-    return members.load(settings.members_file).by_alias(lambda member: pseudonym(SECRET, member)).get(alias)
-
-
-def _unknown(item: dict[str, Any]) -> dict[str, Any]:
-    problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNKNOWN_INDICATOR,
-                      "no shared record has this id or value")
-    return rejection(item["feedback_id"], item["observed_at"], item["member"], "feedback", problem)
-
-
-@app.agent(indicators_topic)
-async def merge_agent(stream: Any) -> None:
-    codec = batch_codec()
-    reputation.start()
-    # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
-    async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
+    async def handle(self, events: list[tuple[int, bytes]]) -> Outcome:
+        """One batch of (partition, kizuna.indicators message), start to end."""
         started = time.perf_counter()
-        touched: dict[int, dict[bytes, dict[str, Any]]] = {}  # partition -> id -> state
-        for event in events:
-            partition = event.message.partition
-            store = await stores.ready(partition)
+        touched = await self.fold(events)
+        outcome = self.publish_changes(touched)
+        self.send_audit(outcome.trails)
+        await self.ctx.publisher.flush()
+        encoded = self.write_changelog(touched, outcome.learned)
+        await self.ctx.publisher.flush()
+        self.reputation.apply(outcome.learned)
+        await self.store_locally(encoded)
+        self.observe(touched, outcome, time.perf_counter() - started)
+        return outcome
+
+    def member_of(self, alias: str) -> str | None:
+        """The member behind a pseudonym, for its own rejections and audit topics only."""
+        return self.ctx.registry().by_alias(lambda member: pseudonym(self.ctx.secret, member)).get(alias)
+
+    async def fold(self, events: list[tuple[int, bytes]]) -> Touched:
+        """Records and feedback folded into their state; feedback on a record nobody shared is rejected."""
+        codec = batch_codec()
+        touched: Touched = {}
+        for partition, raw in events:
+            store = await self.stores.ready(partition)
             states = touched.setdefault(partition, {})
-            batch = codec.decode(event.value)
+            try:
+                batch = codec.decode(raw)
+            except Exception as exc:  # noqa: BLE001 - only the hub writes here: a bug, kept on record, not a crash loop
+                log.error("partition %d: a message that is not a NormalizedBatch was skipped (%s)", partition, exc)
+                problem = Problem("batch", Reason.MALFORMED,
+                                  f"not a kizuna NormalizedBatch record ({type(exc).__name__})")
+                self.ctx.reject(None, rejection("unknown", self.ctx.clock(), "unknown", "indicators", problem))
+                continue
             for record in batch["records"]:
                 key = record["id"].encode()
                 states[key] = fold(states.get(key) or upgrade(store.get(key)), record, batch)
@@ -75,69 +107,89 @@ async def merge_agent(stream: Any) -> None:
                 key = item["id"].encode()
                 state = states.get(key) or upgrade(store.get(key))
                 if state is None:
-                    bad = _unknown(item)
-                    raw = orjson.dumps(bad)
-                    publisher.send(topics.rejected, raw, bad["reporter"].encode())
-                    member = _member_of(bad["reporter"])
-                    if member is not None:
-                        publisher.send(topics.member_rejected(member), raw, bad["submission_id"].encode())
-                    metrics.REJECTIONS.labels(bad["code"]).inc()
+                    problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNKNOWN_INDICATOR,
+                                      "no shared record has this id or value")
+                    bad = rejection(item["feedback_id"], item["observed_at"], item["member"], "feedback", problem)
+                    self.ctx.reject(self.member_of(bad["reporter"]), bad)
                 elif fold_feedback(state, item):
                     states[key] = state
-        published, suppressed, learned = [], 0, []
-        trails: dict[str, list[dict[str, Any]]] = {}  # provider pseudonym -> where its reports went
+        return touched
+
+    def publish_changes(self, touched: Touched) -> Outcome:
+        """Each changed state's new versions, to every audience it belongs to (routing)."""
+        outcome = Outcome()
         for states in touched.values():
             for key, state in states.items():
-                pubs = changes(state, reputation.reliability, POLICY)
-                suppressed += not pubs
+                pubs = changes(state, self.reputation.reliability, self.policy)
+                outcome.suppressed += not pubs
                 for pub in pubs:
                     level, target = pub.audience
-                    topic = topics.for_tier(pub.tier, level, target)
-                    publisher.send(topic, encode(render(state, pub, HUB)), key)
+                    topic = self.topics.for_tier(pub.tier, level, target)
+                    self.ctx.publisher.send(topic, encode(render(state, pub, self.hub)), key)
                     trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
                              "status": pub.status}
                     for provider in providers(state, pub.audience):
-                        trails.setdefault(provider, []).append(trail)
-                published += pubs
+                        outcome.trails.setdefault(provider, []).append(trail)
+                outcome.published += pubs
                 mark_published(state, pubs)
-                learned += outcomes(state, pubs)
-        for provider, deliveries in trails.items():  # one audit message per provider and batch
+                outcome.learned += outcomes(state, pubs)
+        return outcome
+
+    def send_audit(self, trails: dict[str, list[dict[str, Any]]]) -> None:
+        """One audit message per provider and batch: to kizuna.audit and the member's own audit topic."""
+        for provider, deliveries in trails.items():
             raw = orjson.dumps(deliveries)
-            publisher.send(topics.audit, raw, provider.encode())
-            member = _member_of(provider)
+            self.ctx.publisher.send(self.topics.audit, raw, provider.encode())
+            member = self.member_of(provider)
             if member is not None:
-                publisher.send(topics.member_audit(member), raw, provider.encode())
-        await publisher.flush()
-        # The changelog says "published" only once the records are on their topics, and the
-        # local store only once the changelog is: a crash in between replays the batch identically.
+                self.ctx.publisher.send(self.topics.member_audit(member), raw, provider.encode())
+
+    def write_changelog(self, touched: Touched, learned: list[dict[str, Any]]) -> dict[int, dict[bytes, bytes]]:
+        """The new states to the changelog (the durable copy) and the outcomes to kizuna.reputation."""
         encoded = {p: {key: orjson.dumps(state) for key, state in states.items()} for p, states in touched.items()}
         for partition, states in encoded.items():
             for key, raw in states.items():
-                publisher.send(topics.merge_state, raw, key, partition)
+                self.ctx.publisher.send(self.topics.merge_state, raw, key, partition)
         for event in learned:
-            publisher.send(topics.reputation, orjson.dumps(event), event["member"].encode())
-        await publisher.flush()
-        reputation.apply(learned)
+            self.ctx.publisher.send(self.topics.reputation, orjson.dumps(event), event["member"].encode())
+        return encoded
+
+    async def store_locally(self, encoded: dict[int, dict[bytes, bytes]]) -> None:
         for partition, states in encoded.items():
-            store = await stores.ready(partition)
+            store = await self.stores.ready(partition)
             for key, raw in states.items():
                 store.put(key, raw)
-        _observe(touched, published, suppressed, time.perf_counter() - started)
+
+    def observe(self, touched: Touched, outcome: Outcome, seconds: float) -> None:
+        suppressed = outcome.suppressed
+        metrics.MERGED.labels("published").inc(sum(len(states) for states in touched.values()) - suppressed)
+        metrics.MERGED.labels("suppressed").inc(suppressed)
+        now = self.ctx.clock()
+        for ((level, sector), tier), group in groupby(sorted(outcome.published, key=_by_audience), key=_by_audience):
+            pubs = list(group)
+            metrics.PUBLISHED.labels(level.slug, metrics.sector_label(sector), tier).inc(len(pubs))
+            if tier == "general":
+                for pub in pubs:
+                    metrics.STATUS.labels(level.slug, pub.status).inc()
+            else:
+                latency = metrics.LATENCY.labels(level.slug, metrics.sector_label(sector))
+                spread = metrics.CONFIDENCE.labels(level.slug)
+                for pub in pubs:
+                    latency.observe(max(0.0, (now - pub.view["last_seen"]) / 1000))
+                    spread.observe(pub.view["confidence"])
+        metrics.STAGE_SECONDS.labels("merge").observe(seconds)
 
 
-def _observe(touched: dict[int, dict[bytes, Any]], published: list[Publication], suppressed: int, seconds: float) -> None:
-    metrics.MERGED.labels("published").inc(sum(len(states) for states in touched.values()) - suppressed)
-    metrics.MERGED.labels("suppressed").inc(suppressed)
-    now = time.time() * 1000
-    for ((level, sector), tier), pubs in groupby(sorted(published, key=_by_audience), key=_by_audience):
-        pubs = list(pubs)
-        metrics.PUBLISHED.labels(level.slug, metrics.sector_label(sector), tier).inc(len(pubs))
-        if tier == "general":
-            for pub in pubs:
-                metrics.STATUS.labels(level.slug, pub.status).inc()
-        else:
-            latency, spread = metrics.LATENCY.labels(level.slug, metrics.sector_label(sector)), metrics.CONFIDENCE.labels(level.slug)
-            for pub in pubs:
-                latency.observe(max(0.0, (now - pub.view["last_seen"]) / 1000))
-                spread.observe(pub.view["confidence"])
-    metrics.STAGE_SECONDS.labels("merge").observe(seconds)
+def attach(pipeline: Pipeline, step: Merge) -> None:
+    settings, topics = step.settings, step.topics
+
+    @pipeline.app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal stubs want **signal
+    async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        step.stores.forget({tp.partition for tp in revoked if tp.topic == topics.indicators})
+
+    @pipeline.app.agent(pipeline.indicators)
+    async def merge_agent(stream: Any) -> None:
+        step.reputation.start()
+        # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
+        async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
+            await step.handle([(event.message.partition, event.value) for event in events])

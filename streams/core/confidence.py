@@ -23,9 +23,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+from streams.constants import DAY_MS
+
 Kind = Literal["report", "sighting", "confirm", "false-positive"]
 POSITIVE: frozenset[str] = frozenset({"report", "sighting", "confirm"})
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Signal(NamedTuple):  # a tuple: built for every signal of every view, on t
     kind: Kind
     reliability: float  # E[Beta] of the member's reputation, 0..1
     at_ms: int
-    count: int = 1
+    count: int = 1  # type: ignore[assignment]  # shadows tuple.count, which nothing here calls
 
 
 def logit(p: float) -> float:

@@ -73,8 +73,10 @@ def _row(parsed: Parsed, row: list[str], line: str, value_col: int, type_col: in
     type_name = row[type_col] if type_col is not None and type_col < len(row) else ""
     kind = kind_from_name(type_name) if type_name.strip() else canonical.classify(value)
     if kind is None:
-        what = f"type {type_name.strip()!r} is not an indicator type" if type_name.strip() else f"cannot tell what {value[:100]!r} is"
-        parsed.problems.append(Problem(line, Reason.UNSUPPORTED_TYPE if type_name.strip() else Reason.INVALID_VALUE, what))
+        what = (f"type {type_name.strip()!r} is not an indicator type" if type_name.strip()
+                else f"cannot tell what {value[:100]!r} is")
+        parsed.problems.append(Problem(line, Reason.UNSUPPORTED_TYPE if type_name.strip() else Reason.INVALID_VALUE,
+                                       what))
         return
     level = None
     if tlp_col is not None and tlp_col < len(row) and row[tlp_col].strip():
@@ -83,4 +85,7 @@ def _row(parsed: Parsed, row: list[str], line: str, value_col: int, type_col: in
             parsed.problems.append(Problem(line, Reason.NO_TLP, f"unknown TLP {row[tlp_col][:40]!r}"))
             return
     result = simple_indicator(kind, value, line, level)
-    (parsed.problems if isinstance(result, Problem) else parsed.items).append(result)
+    if isinstance(result, Problem):
+        parsed.problems.append(result)
+    else:
+        parsed.items.append(result)

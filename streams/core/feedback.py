@@ -33,12 +33,14 @@ def validate(item: dict[str, Any], registry: Registry, pseudonym: str) -> tuple[
     if member is None:
         return None, Problem(where, Reason.UNKNOWN_MEMBER, "the sender is not a member of this hub")
     if item["kind"] not in KINDS:
-        return None, Problem(where, Reason.INVALID_FEEDBACK, f"kind {item['kind'][:40]!r} is not one of {', '.join(KINDS)}")
+        return None, Problem(where, Reason.INVALID_FEEDBACK,
+                             f"kind {item['kind'][:40]!r} is not one of {', '.join(KINDS)}")
     count = item["count"]
     if not 1 <= count <= MAX_COUNT:
         return None, Problem(where, Reason.INVALID_FEEDBACK, f"count {count} is outside 1..{MAX_COUNT}")
     if item["kind"] != "sighting" and count != 1:
-        return None, Problem(where, Reason.INVALID_FEEDBACK, f"a count applies to sightings only, not to {item['kind']}")
+        return None, Problem(where, Reason.INVALID_FEEDBACK,
+                             f"a count applies to sightings only, not to {item['kind']}")
     level_name = item.get("tlp") or member.default_tlp
     level = parse_level(level_name) if level_name else None
     if level is None:

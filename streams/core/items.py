@@ -81,7 +81,8 @@ class Reason:
     EMPTY = "empty"
 
 
-def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, types: list[str] | None = None) -> Item | Problem:
+def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None,
+                     types: list[str] | None = None) -> Item | Problem:
     """A value of a known kind -> its canonical indicator item, or the problem with it."""
     try:
         kind, value = canonicalize(kind, raw)

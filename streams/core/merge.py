@@ -97,7 +97,8 @@ def fold_feedback(state: State, item: dict[str, Any]) -> bool:
     entry = state["feedback"].get(key)
     if entry is None:
         entry = state["feedback"][key] = {"member": item["member"], "kind": item["kind"], "tlp": item["tlp"],
-                                          "count": 0, "first": item["observed_at"], "last": item["observed_at"], "ids": []}
+                                          "count": 0, "first": item["observed_at"], "last": item["observed_at"],
+                                          "ids": []}
     if item["feedback_id"] in entry["ids"]:
         return False
     entry["ids"] = [*entry["ids"], item["feedback_id"]][-_RECENT_FEEDBACK_IDS:]
@@ -113,7 +114,7 @@ INBOX = "@"  # an audience "sector" of "@acme" is acme's inbox
 def audiences(state: State) -> set[Audience]:
     """Each report reaches its own level on each of its sectors (or the whole community),
     or, when it names recipients, only their inboxes."""
-    found = set()
+    found: set[Audience] = set()
     for entry in state["evidence"].values():
         level = TLP.from_slug(entry["tlp"])
         targets = [INBOX + org for org in entry["recipients"]] or entry["sectors"] or [ALL]
@@ -254,11 +255,13 @@ def outcomes(state: State, publications: list[Publication]) -> list[Event]:
             state["credited"][slug] = "confirmed" if confirmed else "refuted"
             reports = _visible_reports(state, pub.audience)
             feedback = _visible_feedback(state, level)
-            backers = {e["reporter"] for e in reports} | {f["member"] for f in feedback if f["kind"] != "false-positive"}
+            backers = ({e["reporter"] for e in reports}
+                       | {f["member"] for f in feedback if f["kind"] != "false-positive"})
             doubters = {f["member"] for f in feedback if f["kind"] == "false-positive"}
             cause = f"{state['id']}|{slug}|{state['credited'][slug]}"
             events += [outcome(m, level, confirmed, f"{cause}|{m}", pub.modified) for m in sorted(backers - doubters)]
-            events += [outcome(m, level, not confirmed, f"{cause}|{m}", pub.modified) for m in sorted(doubters - backers)]
+            events += [outcome(m, level, not confirmed, f"{cause}|{m}",
+                               pub.modified) for m in sorted(doubters - backers)]
     if state["warned"]:
         for entry in state["evidence"].values():
             cause = f"warn|{entry['reporter']}|{entry['tlp']}"

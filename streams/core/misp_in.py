@@ -166,7 +166,7 @@ def level_of(chain: list[dict[str, Any]]) -> TLP | None:
 
 def _events(document: Any) -> list[Any]:
     if isinstance(document, dict) and isinstance(document.get("response"), list):
-        return document["response"]
+        return list(document["response"])
     if isinstance(document, list):
         return document
     return [document]
@@ -193,7 +193,8 @@ def _galaxies(value: Any, where: str, problems: list[Problem]) -> list[dict[str,
             if cluster.get("default") is True:
                 clusters.append({k: cluster[k] for k in _CLUSTER_KEYS if k in cluster})
             else:
-                problems.append(Problem(where, Reason.WITHHELD, f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
+                problems.append(Problem(where, Reason.WITHHELD,
+                                        f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
                                         "from the public MISP galaxies and could identify the provider"))
         if clusters:
             kept.append({**{k: galaxy[k] for k in _GALAXY_KEYS if k in galaxy}, "GalaxyCluster": clusters})
@@ -267,7 +268,8 @@ def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, A
 def _plain(obj: Any) -> dict[str, Any]:
     """A stix2 object as plain JSON, for the STIX parser. Observables are only read, never converted:
     that would cost a fifth of the conversion."""
-    return orjson.loads(obj.serialize())
+    plain: dict[str, Any] = orjson.loads(obj.serialize())
+    return plain
 
 
 def _marked(obj: dict[str, Any], level: TLP | None) -> dict[str, Any]:
@@ -280,7 +282,8 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
     """A sighting or relationship pointed at the indicators its observed-data became, one copy
     per indicator, at the most restrictive level of what it joins."""
     fields = ("sighting_of_ref",) if obj["type"] == "sighting" else ("source_ref", "target_ref")
-    choices = [expanded.get(obj.get(field), ([obj.get(field)], event_level)) for field in fields]
+    refs: list[Any] = [obj.get(field) for field in fields]  # a missing ref stays None, and matches nothing
+    choices = [expanded.get(ref, ([ref], event_level)) for ref in refs]
     level = most_restrictive([lvl for _, lvl in choices if lvl is not None] +
                              ([event_level] if obj["type"] == "relationship" and event_level else []))
     combinations: list[list[Any]] = [[]]
@@ -288,7 +291,8 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
         combinations = [done + [ref] for done in combinations for ref in ids]
     if obj["type"] == "sighting":  # only what it is of: who saw it and where never pass
         obj = {"type": "sighting", "spec_version": "2.1", "id": obj["id"]}
-    return [_marked({**obj, **dict(zip(fields, refs)), "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
+    return [_marked({**obj, **dict(zip(fields, refs)),
+                     "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
                     level) for refs in combinations]
 
 
@@ -305,7 +309,8 @@ def _convert(event: dict[str, Any], where_event: str, plain: bool = True) -> Par
         containers = [prepared["Event"], *prepared["Event"]["Attribute"]]
         if not any(container["Galaxy"] for container in containers):
             return _failed(where_event, problems, exc)
-        problems.append(Problem(where_event, Reason.MALFORMED, f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
+        problems.append(Problem(where_event, Reason.MALFORMED,
+                                f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
         for container in containers:
             container["Galaxy"] = []
         try:
@@ -335,12 +340,14 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     bundle, labels, owned = [], {}, set()
     expanded: dict[str, tuple[list[str], TLP | None]] = {}
     for key, source in sources.items():
-        parts = source.parts if source.parts is not None else _observables(objects.get(f"observed-data--{key}"), objects)
+        parts = source.parts if source.parts is not None else _observables(objects.get(f"observed-data--{key}"),
+                                                                           objects)
         own = [objects[oid] for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
         if not parts and not own:
             message = next((m for m in said if key in m), None)
             problems.append(Problem(source.where, Reason.INVALID_VALUE, message[:300]) if message else Problem(
-                source.where, Reason.UNSUPPORTED_TYPE, f"MISP attribute type {source.misp_type!r} carries no indicator kizuna shares"))
+                source.where, Reason.UNSUPPORTED_TYPE,
+                f"MISP attribute type {source.misp_type!r} carries no indicator kizuna shares"))
             continue
         if parts and not source.for_detection:
             problems.append(Problem(source.where, Reason.UNSUPPORTED_TYPE, f"the {source.misp_type} attribute is not "
@@ -382,7 +389,8 @@ def parse_misp(document: Any, plain: bool = True) -> Parsed:
         if not isinstance(event, dict):
             parsed.problems.append(Problem(where_event, Reason.MALFORMED, "expected {\"Event\": {...}}"))
             continue
-        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
+        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute"))
+                                                          for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
             continue
         converted = _convert(event, where_event, plain)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from streams.core.items import Parsed, Problem, Reason, rejection
-from streams.core.warninglists import WarningIndex
+from streams.core.warninglists import Warnings
 from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
 
@@ -44,8 +44,9 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
         return None, [], Problem("envelope", Reason.UNKNOWN_RECIPIENT,
                                  f"{len(unknown)} named recipient(s) are not members of this hub")
     default = None
-    if submission.get("tlp") or member_tlp:
-        default = parse_level(submission.get("tlp") or member_tlp)
+    given: str | None = submission.get("tlp") or member_tlp
+    if given:
+        default = parse_level(given)
         if default is None:
             return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
     sectors = []
@@ -59,7 +60,7 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
 
 
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
-              warnings: WarningIndex | None = None, named: str | None = None,
+              warnings: Warnings | None = None, named: str | None = None,
               known_recipient: Callable[[str], bool] = lambda _: True) -> Normalized:
     """`member_tlp`: the member's default TLP, used when the submission names none; `named`: its
     display name if it consented to be named; `known_recipient`: is a named recipient a member."""
@@ -69,10 +70,13 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
-        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
-        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
+                                        parsed.format, problem))
+        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
+                                     p) for p in parsed.problems]
         return out
-    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
+                                 p) for p in parsed.problems]
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
         levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
@@ -84,7 +88,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         else:
             problem = None
         if problem is not None:
-            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
+            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
+                                            parsed.format, problem))
             continue
         level = max(levels)
         known = by_id.get(item.id)
@@ -110,7 +115,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         out.feedback.append({
             "feedback_id": f"{submission['submission_id']}/{sighting.source_id}",
             "member": submission["submitter"], "kind": "sighting", "indicator": sighting.indicator,
-            "count": sighting.count, "tlp": max(levels).slug if levels else None, "observed_at": submission["received_at"],
+            "count": sighting.count, "tlp": max(levels).slug if levels else None,
+            "observed_at": submission["received_at"],
         })
     return out
 

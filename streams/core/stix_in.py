@@ -135,7 +135,7 @@ def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
             body[key] = [ids[r] for r in body[key] if isinstance(r, str) and r in ids]
             if not body[key]:
                 del body[key]
-    return body
+    return dict(body)
 
 
 def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP], ids: dict[str, str]) -> None:
@@ -149,7 +149,8 @@ def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP]
         return
     count = obj.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"sighting count {count!r} is not a positive integer"))
+        parsed.problems.append(Problem(where, Reason.INVALID_VALUE,
+                                       f"sighting count {count!r} is not a positive integer"))
         return
     parsed.sightings.append(Sighting(str(obj.get("id")), target, count, most_restrictive(levels), where))
 
@@ -163,7 +164,8 @@ def parse_stix(document: Any) -> Parsed:
     elif isinstance(document, dict) and "type" in document:
         objects = [document]
     else:
-        parsed.problems.append(Problem("document", Reason.MALFORMED, "expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})"))
+        parsed.problems.append(Problem("document", Reason.MALFORMED,
+                                       "expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})"))
         return parsed
     if not isinstance(objects, list) or not objects:
         parsed.problems.append(Problem("bundle", Reason.EMPTY, "the bundle has no objects"))
@@ -225,6 +227,7 @@ def parse_stix(document: Any) -> Parsed:
         else:
             body = _body(obj, ids)
             own_id = obj.get("id")
-            item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
+            item_id = ((ids.get(own_id) if isinstance(own_id, str) else None)
+                       or canonical.object_id(stix_type, _natural_key(obj)))
         parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body))
     return parsed

@@ -13,7 +13,8 @@ from streams.core.items import Item, Parsed, Problem, Reason
 
 # A scheme written out (plain or defanged) tells a URL from a bare domain that iocextract also reports.
 _HAS_SCHEME = re.compile(r"^[a-z]{2,6}(?:\[?:\]?)?//|^h[xX]{2}ps?", re.I)
-_DOMAIN_TOKEN = re.compile(r"(?<![\w@.-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})(?![\w@-]|\.\w)", re.I)
+_DOMAIN_TOKEN = re.compile(r"(?<![\w@.-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})"
+                           r"(?![\w@-]|\.\w)", re.I)
 
 
 def _not_shareable(kind: str, value: str) -> str | None:
@@ -77,7 +78,8 @@ def parse_text(text: str, max_items: int) -> Parsed:
             parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"{value} {on} {why}, not an indicator"))
             continue
         if len(parsed.items) >= max_items:
-            parsed.problems.append(Problem(where, Reason.TOO_MANY, f"indicators after the first {max_items} were not read"))
+            parsed.problems.append(Problem(where, Reason.TOO_MANY,
+                                           f"indicators after the first {max_items} were not read"))
             break
         parsed.items.append(Item(id=item_id, stix_type="indicator", where=where, observable=kind, value=value))
     if not parsed.items and not parsed.problems:

@@ -13,11 +13,17 @@ import bisect
 import ipaddress
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import xxhash
 
 BENIGN_RANGE_LISTS = ("public DNS resolvers", "RFC", "sinkholes", "multicast", "link local", "blockpage")
+
+
+class Warnings(Protocol):
+    """What normalisation asks of the warning lists; `WarningIndex` (sets) and `CompactIndex` (a shared file)."""
+
+    def match(self, observable: str | None, value: str | None) -> list[str]: ...
 
 
 class WarningIndex:
@@ -83,7 +89,7 @@ def parse_range(entry: str) -> str | tuple[int, int, int] | None:
 
 def misp_lists() -> Iterator[tuple[str, str, set[str]]]:
     """(name, type, entries) of every warning list shipped with pymispwarninglists."""
-    from pymispwarninglists import WarningLists
+    from pymispwarninglists.api import WarningLists
 
     for wl in WarningLists(slow_search=False).warninglists.values():
         yield wl.name, wl.type, wl.set

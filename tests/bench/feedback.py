@@ -1,8 +1,8 @@
 """Feedback throughput: sightings absorbed and re-scored per second.
 
 M indicators are shared first; then N sightings from several members, spread over
-them, are put on kizuna.feedback at once, 200 to a message as a SIEM connector batches them. The clock stops when the worker group
-has committed every feedback message and every merge batch they turned into, i.e.
+them, are put on kizuna.feedback at once, 200 to a message as a SIEM connector batches them. The clock
+stops when the worker group has committed every feedback message and every merge batch they turned into, i.e.
 each sighting was validated, routed to its record's partition, folded and scored.
 """
 from __future__ import annotations

@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer
 
-from streams.kafka_io import client_config
 from streams.core.stix_out import EXTENSION_ID
+from streams.kafka_io import client_config
 from streams.sectors import ALL
 from streams.tlp import TLP
 from tests.bench.data import csv_file, indicators
@@ -79,7 +79,8 @@ def run_latency(rate: int, seconds: float, workdir: Path, workers: int = 2, part
     settings = open_namespace(namespace, workdir, partitions)
     total = int(rate * seconds)
     items = indicators(total, duplicate_share=0.0, seed=rate)
-    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
+    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions),
+                                  warninglists="true"),
                     workdir / f"lat-worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()

@@ -38,7 +38,8 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
     items = indicators(n)
     distinct = len(set(items))
     batch = submissions(items)
-    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions), warninglists="true"),
+    procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions),
+                                  warninglists="true"),
                     workdir / f"worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()
@@ -67,7 +68,8 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
         finished = time.monotonic()
         elapsed = finished - started
         rss = sum(_rss_kib(p.proc.pid) for p in procs)
-        state_bytes = sum(_du(workdir / f"w{i}" / "state") for i in range(workers) if (workdir / f"w{i}" / "state").exists())
+        states = [workdir / f"w{i}" / "state" for i in range(workers)]
+        state_bytes = sum(_du(state) for state in states if state.exists())
     finally:
         consumer.close()
         for proc in procs:

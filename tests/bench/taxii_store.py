@@ -20,7 +20,8 @@ def _objects(start: int, count: int) -> list[tuple[str, bytes]]:
     return [("bench", orjson.dumps({
         "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.UUID(int=i)}",
         "created": "2025-05-01T00:00:00.000Z", "modified": "2025-05-01T00:00:00.000Z", "confidence": 40,
-        "pattern": f"[domain-name:value = 'host{i:x}.example.com']", "pattern_type": "stix", "valid_from": "2025-05-01T00:00:00Z",
+        "pattern": f"[domain-name:value = 'host{i:x}.example.com']", "pattern_type": "stix",
+        "valid_from": "2025-05-01T00:00:00Z",
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}))
         for i in range(start, start + count)]
 

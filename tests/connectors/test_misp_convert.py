@@ -39,7 +39,8 @@ def test_a_real_world_event_keeps_its_tlp_per_attribute():
     assert parsed.format == "misp"
     levels = {value: item.tlp for value, item in by_value(parsed).items()}
     assert levels == {
-        "45.77.65.211": TLP.AMBER, "update-check.example": TLP.AMBER, "http://update-check.example/gate.php?id=7": TLP.AMBER,
+        "45.77.65.211": TLP.AMBER, "update-check.example": TLP.AMBER,
+        "http://update-check.example/gate.php?id=7": TLP.AMBER,
         "billing@invoice-notice.example": TLP.AMBER,
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08": TLP.AMBER,  # inside the file object
         "7d5f1c9a2e3b4c5d6e7f8091a2b3c4d5": TLP.AMBER,
@@ -78,7 +79,8 @@ def test_attributes_not_marked_for_detection_are_context():
 
 def test_nothing_that_names_the_provider_survives():
     parsed = parse(event())
-    text = orjson.dumps([[i.body, i.where, i.value] for i in parsed.items] + [[p.where, p.reason] for p in parsed.problems]
+    text = orjson.dumps([[i.body, i.where,
+                          i.value] for i in parsed.items] + [[p.where, p.reason] for p in parsed.problems]
                         + [[s.where, s.source_id] for s in parsed.sightings]).decode()
     for secret in IDENTITY + ("Spear-phishing wave",):
         assert secret not in text
@@ -87,7 +89,8 @@ def test_nothing_that_names_the_provider_survives():
 def test_sightings_become_feedback_and_false_positives_are_not_counted():
     parsed = parse(event())
     ip = by_value(parsed)["45.77.65.211"]
-    assert [(s.indicator, s.count, s.tlp) for s in parsed.sightings] == [(ip.id, 1, TLP.AMBER)] * 2  # two type-0 of three
+    assert [(s.indicator, s.count,
+             s.tlp) for s in parsed.sightings] == [(ip.id, 1, TLP.AMBER)] * 2  # two type-0 of three
 
 
 def test_red_from_distribution_needs_named_recipients():
@@ -154,13 +157,15 @@ def test_a_galaxy_misp_stix_cannot_read_costs_the_galaxy_not_the_indicators():
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
-                           lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+                           lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8),
+                                                                                             children, max_size=3),
                            max_leaves=10)
 attribute_like = st.fixed_dictionaries({
     "type": st.sampled_from(["ip-dst", "domain|ip", "sha256", "vulnerability", "link", "text"]),
     "value": st.text(max_size=40) | st.sampled_from(["45.77.65.211", "a.example|1.2.3.4", "CVE-2024-3400"]),
 }, optional={"uuid": st.text(max_size=40) | st.uuids().map(str), "to_ids": json_values, "distribution": json_values,
-             "Tag": json_values, "Sighting": st.lists(st.dictionaries(st.sampled_from(["type", "uuid"]), json_values), max_size=3),
+             "Tag": json_values, "Sighting": st.lists(st.dictionaries(st.sampled_from(["type", "uuid"]), json_values),
+                                                      max_size=3),
              "Galaxy": json_values})
 event_like = st.fixed_dictionaries({"Event": st.fixed_dictionaries({
     "Attribute": st.lists(attribute_like, max_size=5),
@@ -169,7 +174,8 @@ event_like = st.fixed_dictionaries({"Event": st.fixed_dictionaries({
                                                       optional={"Tag": json_values}) | json_values, max_size=2),
              "Galaxy": st.lists(st.fixed_dictionaries({"type": json_values, "GalaxyCluster": st.lists(
                  st.fixed_dictionaries({"default": st.just(True), "value": json_values, "type": json_values},
-                                       optional={"meta": json_values, "uuid": json_values}), max_size=2)}), max_size=2)})})
+                                       optional={"meta": json_values, "uuid": json_values}), max_size=2)}),
+                                max_size=2)})})
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

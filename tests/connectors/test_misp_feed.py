@@ -52,13 +52,15 @@ def test_feed_loads_back_with_pymisp_and_the_values_round_trip(records, settings
     assert set(by_tlp) == {"tlp:amber", "tlp:amber+strict"}
     amber, strict = by_tlp["tlp:amber"], by_tlp["tlp:amber+strict"]
     assert values(amber) == {
-        ("ip-dst", "45.77.65.211"), ("domain", "update-check.example"), ("url", "http://update-check.example/gate.php?id=7"),
+        ("ip-dst", "45.77.65.211"), ("domain", "update-check.example"),
+        ("url", "http://update-check.example/gate.php?id=7"),
         ("email-dst", "billing@invoice-notice.example"),
         ("sha256", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
         ("md5", "7d5f1c9a2e3b4c5d6e7f8091a2b3c4d5")}
     assert values(strict) == {("domain", "login-portal.example"), ("ip-dst", "45.77.65.213")}
     assert 'misp-galaxy:attack-pattern="Spearphishing Attachment"' in {t.name for t in amber.tags}
-    assert amber.Orgc.name == settings.hub_name and amber.uuid == event_uuid(settings, "globex", TLP.AMBER, amber.date.isoformat())
+    assert amber.Orgc.name == settings.hub_name and amber.uuid == event_uuid(settings, "globex", TLP.AMBER,
+                                                                             amber.date.isoformat())
     assert {int(e.distribution) for e in events.values()} == {0}  # AMBER and narrower stay in the pulling organisation
 
 
@@ -84,7 +86,8 @@ def test_export_is_deterministic_and_drops_events_that_left_the_feed(records, se
 
 
 def test_a_revoked_record_is_a_deleted_attribute_and_moves_the_timestamp(records, settings, tmp_path):
-    revoked = [dict(r, revoked=True, modified="2026-01-01T00:00:00.000Z") if r.get("name") == "domain-name: update-check.example"
+    revoked = [dict(r, revoked=True,
+                    modified="2026-01-01T00:00:00.000Z") if r.get("name") == "domain-name: update-check.example"
                else r for r in records]
     write_feed(build_feed(settings, "globex", revoked), tmp_path)
     [amber] = [e for e in load_feed(tmp_path).values() if "tlp:amber" in {t.name for t in e.tags}]
@@ -94,7 +97,8 @@ def test_a_revoked_record_is_a_deleted_attribute_and_moves_the_timestamp(records
 
 
 def test_each_record_once_at_its_widest_live_level():
-    green = {"id": "indicator--1", "modified": "2026-01-01T00:00:00.000Z", "object_marking_refs": [TLP.GREEN.marking_id]}
+    green = {"id": "indicator--1", "modified": "2026-01-01T00:00:00.000Z",
+             "object_marking_refs": [TLP.GREEN.marking_id]}
     amber = {**green, "modified": "2026-02-01T00:00:00.000Z", "object_marking_refs": [TLP.AMBER.marking_id]}
     gone = {**green, "modified": "2026-03-01T00:00:00.000Z", "revoked": True}
     assert choose([amber, green])["indicator--1"] is green

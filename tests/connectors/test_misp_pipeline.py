@@ -14,7 +14,8 @@ from streams.tlp import TLP
 pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "misp_event_amber.json"
-LEAKS = ("ACME Power", "acme-power", "k.tanaka", "Kansai", "2211", "Hokuriku", "firewall", "acme", "Spear-phishing wave")
+LEAKS = ("ACME Power", "acme-power", "k.tanaka", "Kansai", "2211", "Hokuriku", "firewall", "acme",
+         "Spear-phishing wave")
 
 
 def latest(records: list[dict]) -> dict[str, dict]:
@@ -28,7 +29,8 @@ def test_misp_event_lands_on_the_topics_of_its_tlp(hub):  # noqa: F811
     strict = latest(hub.read(hub.topics.contrib(TLP.AMBER_STRICT, "electricity"), expect=2, settle=0.5))
     values = {r["extensions"][next(iter(r["extensions"]))].get("value") for r in amber.values()}
     assert values == {"45.77.65.211", "update-check.example", "http://update-check.example/gate.php?id=7",
-                      "billing@invoice-notice.example", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                      "billing@invoice-notice.example",
+                      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                       "7d5f1c9a2e3b4c5d6e7f8091a2b3c4d5", None}  # None: the attack pattern
     assert {r["object_marking_refs"][0] for r in amber.values()} == {TLP.AMBER.marking_id}
     assert {r["extensions"][next(iter(r["extensions"]))]["value"] for r in strict.values()} == {
@@ -55,10 +57,12 @@ def test_feed_of_a_recipient_loads_back_with_pymisp(hub, tmp_path):  # noqa: F81
         event = MISPEvent()
         event.load_file(str(tmp_path / "globex" / f"{key}.json"))
         events.append(event)
-    by_tlp = {next(t.name for t in e.tags if t.name.startswith("tlp:")): {a.value for a in e.attributes} for e in events}
+    by_tlp = {next(t.name for t in e.tags if t.name.startswith("tlp:")): {a.value for a in e.attributes}
+              for e in events}
     assert by_tlp == {
         "tlp:amber": {"45.77.65.211", "update-check.example", "http://update-check.example/gate.php?id=7",
-                      "billing@invoice-notice.example", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                      "billing@invoice-notice.example",
+                      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                       "7d5f1c9a2e3b4c5d6e7f8091a2b3c4d5"},
         "tlp:amber+strict": {"login-portal.example", "45.77.65.213"},
         "tlp:red": {"103.44.12.9"},

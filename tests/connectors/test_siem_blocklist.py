@@ -29,10 +29,12 @@ def listed(blocklist: Blocklist) -> dict[str, list[str]]:
 def test_versions_add_replace_and_remove():
     blocklist = Blocklist()
     assert blocklist.apply(GREEN, indicator("domain-name", "evil.example"), NOW) == "added"
-    assert blocklist.apply(GREEN, indicator("domain-name", "evil.example", modified=T0 + 2000, confidence=90), NOW) == "replaced"
+    assert blocklist.apply(GREEN, indicator("domain-name", "evil.example", modified=T0 + 2000, confidence=90),
+                           NOW) == "replaced"
     assert blocklist.apply(GREEN, indicator("domain-name", "evil.example", modified=T0 + 1500), NOW) == "stale"
     assert listed(blocklist) == {"domain-name": ["evil.example"]}
-    assert blocklist.apply(GREEN, indicator("domain-name", "evil.example", status="revoked", modified=T0 + 3000), NOW) == "removed"
+    assert blocklist.apply(GREEN, indicator("domain-name", "evil.example", status="revoked", modified=T0 + 3000),
+                           NOW) == "removed"
     assert listed(blocklist) == {}
     assert blocklist.apply(GREEN, indicator("ipv4-addr", "45.77.65.211", status="revoked"), NOW) == "unlisted"
 
@@ -84,7 +86,8 @@ def test_files_per_kind_replaced_atomically(tmp_path: Path):
     blocklist.apply(GREEN, indicator("ipv4-addr", "45.77.65.212", status="revoked", modified=T0 + 9000), NOW)
     blocklist.write(tmp_path, SID_BASE)
     assert (tmp_path / "ipv4-addr.txt").read_text() == "45.77.65.211\n"
-    assert (tmp_path / "ipv4-addr.txt").stat().st_ino != before  # a new file renamed over the old, never rewritten in place
+    # a new file renamed over the old, never rewritten in place
+    assert (tmp_path / "ipv4-addr.txt").stat().st_ino != before
 
 
 def _sample() -> list[Indicator]:
@@ -143,7 +146,8 @@ def test_suricata_loads_every_rule_as_written(suricata: Path, tmp_path: Path):
     analysis.unlink(missing_ok=True)
     analysed = _engine(suricata, rules, "--engine-analysis")
     assert analysed.returncode == 0, analysed.stderr
-    loaded = {(r["id"], r["msg"], (r.get("mpm") or {}).get("pattern")) for r in map(json.loads, analysis.read_text().splitlines())}
+    loaded = {(r["id"], r["msg"], (r.get("mpm") or {}).get("pattern")) for r in map(json.loads,
+                                                                                    analysis.read_text().splitlines())}
     sids = blocklist.sids()
     expected = set()
     for shown in _sample():

@@ -62,9 +62,11 @@ def test_ranges_and_complex_patterns_carry_no_typed_field():
 
 def test_revoked_and_expired_say_so_with_severity_zero():
     revoked = parsed(cef.line(indicator("domain-name", "evil.example", status="revoked"), NOW))
-    assert (revoked["DeviceEventClassID"], revoked["status"], revoked["Severity"]) == ("indicator-revoked", "revoked", "0")
+    assert (revoked["DeviceEventClassID"], revoked["status"], revoked["Severity"]) == ("indicator-revoked", "revoked",
+                                                                                       "0")
     expired = parsed(cef.line(indicator("domain-name", "evil.example", valid_until=1_795_050_000_000), NOW))
-    assert (expired["DeviceEventClassID"], expired["Severity"], expired["end"]) == ("indicator-expired", "0", "1795050000000")
+    assert (expired["DeviceEventClassID"], expired["Severity"], expired["end"]) == ("indicator-expired", "0",
+                                                                                    "1795050000000")
 
 
 def test_newlines_cannot_forge_a_second_event():

@@ -23,7 +23,8 @@ LEAF_TYPES = {"object", "flattened", "nested"}  # values ECS keeps whole, not as
 
 KINDS = [
     ("ipv4-addr", "45.77.65.211"), ("ipv4-addr", "45.77.0.0/16"), ("ipv6-addr", "2001:4860::8888"),
-    ("domain-name", "evil.example"), ("url", "https://evil.example:8443/a/b?x=1&y=2"), ("url", "http://[2001:db8::1]/x"),
+    ("domain-name", "evil.example"), ("url", "https://evil.example:8443/a/b?x=1&y=2"),
+    ("url", "http://[2001:db8::1]/x"),
     ("email-addr", "bad@evil.example"), ("file-md5", "d41d8cd98f00b204e9800998ecf8427e"),
     ("file-sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
     ("file-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), ("file-sha512", "cf83" * 32),
@@ -96,7 +97,8 @@ def ecs_problems(document: dict[str, Any]) -> list[str]:
 
 def test_the_reference_is_the_version_the_output_claims():
     assert reference()["threat.indicator.marking.tlp"]["type"] == "keyword"
-    assert ecs.document(indicator("domain-name", "evil.example"), NOW, "kizuna hub")["ecs"]["version"] == ecs.ECS_VERSION
+    assert ecs.document(indicator("domain-name", "evil.example"), NOW,
+                        "kizuna hub")["ecs"]["version"] == ecs.ECS_VERSION
     # The checker finds what is wrong: a misspelt field, a wrong type, a value ECS does not expect.
     assert ecs_problems({"threat": {"indicator": {"ip": "evil.example", "confidance": "High", "type": "ip"}}}) == [
         "threat.indicator.ip: 'evil.example' is not an IP address (ip)",
@@ -158,7 +160,8 @@ def test_confidence_scale_of_stix_appendix_a(score, label):
 
 @pytest.mark.parametrize("level", [TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT, TLP.RED])
 def test_every_tlp_level_is_an_ecs_marking(level):
-    document = ecs.document(indicator("domain-name", "evil.example", tlp=level, sector="@acme" if level == TLP.RED else "all",
+    document = ecs.document(indicator("domain-name", "evil.example", tlp=level,
+                                      sector="@acme" if level == TLP.RED else "all",
                                       tier="recipient" if level == TLP.RED else "general"), NOW, "kizuna hub")
     assert ecs_problems(document) == []
     assert document["threat"]["indicator"]["marking"]["tlp"] == level.label.removeprefix("TLP:")

@@ -40,7 +40,8 @@ def kizuna(hub: Hub, *args: str) -> subprocess.CompletedProcess:  # noqa: F811
 
 
 def _status(records: list[dict], value: str) -> str | None:
-    found = [r["extensions"][EXTENSION_ID]["status"] for r in records if r["extensions"][EXTENSION_ID].get("value") == value]
+    found = [r["extensions"][EXTENSION_ID]["status"] for r in records
+             if r["extensions"][EXTENSION_ID].get("value") == value]
     return found[-1] if found else None
 
 
@@ -53,7 +54,8 @@ def confirmed(hub: Hub) -> Hub:  # noqa: F811
     rejected = [line for line in done.stderr.splitlines() if line.startswith("rejected siem_report.txt: text ")]
     dropped = ["http://203.0.113.50/payload.bin", "203.0.113.50", "10.20.30.40", "192.168.1.15", "fd12:3456:789a::15",
                "239.255.255.250", "169.254.10.10"]
-    assert len(rejected) == len(dropped) and all(line.rstrip().endswith("not an indicator [invalid-value]") for line in rejected)
+    assert len(rejected) == len(dropped)
+    assert all(line.rstrip().endswith("not an indicator [invalid-value]") for line in rejected)
     assert all(any(f": {value} is" in line for line in rejected) for value in dropped)  # each one with its reason
     contrib = hub.topics.contrib(TLP.GREEN, "all")
     assert hub.until(contrib, lambda rs: _status(rs, KEPT) and _status(rs, REFUTED), timeout=60)

@@ -36,7 +36,8 @@ def _broken(change):
 
 @pytest.mark.parametrize(("change", "reason"), [
     (lambda r: r.pop("object_marking_refs"), "no TLP marking"),
-    (lambda r: r.update(object_marking_refs=["marking-definition--00000000-0000-4000-8000-000000000000"]), "no TLP marking"),
+    (lambda r: r.update(object_marking_refs=["marking-definition--00000000-0000-4000-8000-000000000000"]),
+     "no TLP marking"),
     (lambda r: r.update(modified="yesterday"), "modified 'yesterday' is not a UTC timestamp"),
     (lambda r: r.update(modified="2026-11-18T11:06:41"), "is not a UTC timestamp"),
     (lambda r: r["extensions"][EXTENSION_ID].update(status="maybe"), "status 'maybe' is not one of"),
@@ -61,7 +62,8 @@ def test_current_shows_the_most_restrictive_live_version():
     amber = indicator("domain-name", "evil.example", tlp=TLP.AMBER, sector="finance", confidence=85)
     assert current.apply("green", green) and current.apply("amber", amber)
     assert current.representative(green.id, NOW, unconfirmed=False) == amber
-    assert not current.apply("amber", indicator("domain-name", "evil.example", modified=T0, tlp=TLP.AMBER))  # older: a replay
+    assert not current.apply("amber", indicator("domain-name", "evil.example", modified=T0,
+                                                tlp=TLP.AMBER))  # older: a replay
     current.apply("green", indicator("domain-name", "evil.example", status="revoked", modified=T0 + 9000))
     assert current.live(NOW, unconfirmed=True) == []
     assert current.drop_topic("green") == [green.id] and current.live(NOW, unconfirmed=True) == [amber]

@@ -74,6 +74,7 @@ def test_blocklist_writes_once_caught_up_then_only_on_change(tmp_path: Path):
     assert output.flush(NOW) is None  # an unlisted indicator changed: the files stay as they are
     assert output.flush(NOW + timedelta(days=1)) == 0  # the clock passed valid_until
     assert (tmp_path / "domain-name.txt").read_text() == ""
-    pattern = indicator(None, None, pattern="[ipv4-addr:value = '45.77.65.211'] AND [domain-name:value = 'evil.example']")
+    pattern = indicator(None, None,
+                        pattern="[ipv4-addr:value = '45.77.65.211'] AND [domain-name:value = 'evil.example']")
     output.apply(TOPIC, pattern, NOW)
     assert output.unlistable == {pattern.id} and output.flush(NOW) is None  # counted for the summary, never listed

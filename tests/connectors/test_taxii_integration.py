@@ -142,7 +142,8 @@ def test_a_member_sees_no_collection_it_is_not_entitled_to(hub, server, publishe
     assert collection_id(hub.topics.inbox("acme")) not in listed
     for path in (f"collections/{contrib}/", f"collections/{contrib}/objects/", f"collections/{contrib}/manifest/",
                  f"collections/{collection_id(hub.topics.inbox('acme'))}/objects/", f"collections/{uuid.uuid4()}/"):
-        answer = requests.get(f"{server}/api/{path}", auth=("initech", token(hub, "initech")), headers={"Accept": TAXII})
+        answer = requests.get(f"{server}/api/{path}", auth=("initech", token(hub, "initech")),
+                              headers={"Accept": TAXII})
         assert answer.status_code == 404, path
         assert answer.headers["Content-Type"] == TAXII and answer.json()["http_status"] == "404"
         assert "TLP" not in answer.text  # the answer does not name what it hides
@@ -153,7 +154,8 @@ def test_credentials_are_required_and_checked(hub, server):
     assert requests.get(url, headers={"Accept": TAXII}).status_code == 401
     assert "Basic" in requests.get(url).headers["WWW-Authenticate"]
     assert requests.get(url, auth=("acme", "not-the-token")).status_code == 401
-    assert requests.get(url, auth=("globex", token(hub, "acme"))).status_code == 401  # acme's token, someone else's name
+    # acme's token, someone else's name
+    assert requests.get(url, auth=("globex", token(hub, "acme"))).status_code == 401
     bearer = requests.get(url, headers={"Authorization": f"Bearer {token(hub, 'acme')}", "Accept": TAXII})
     assert bearer.status_code == 200 and bearer.headers["Content-Type"] == TAXII
     assert requests.get(url, auth=("acme", token(hub, "acme")), headers={"Accept": "text/html"}).status_code == 406
@@ -213,7 +215,9 @@ def test_intake_scope_from_query_parameters_and_clear_refusals(hub, server):
         answer = requests.post(url, auth=auth, **{"headers": headers, "data": json.dumps(unmarked), **kwargs})
         return answer.status_code, answer.json().get("description", "")
 
-    assert refused(objects_url, params={"tlp": "purple"}) == (400, "tlp 'purple' is not a TLP level (clear, green, amber, amber+strict, red)")
+    assert refused(objects_url,
+                   params={"tlp": "purple"}) == (400, "tlp 'purple' is not a TLP level (clear, green, amber, "
+                                                      "amber+strict, red)")
     assert refused(objects_url, params={"sector": "mars"})[0] == 400
     assert refused(objects_url, data="{not json")[0] == 400
     assert refused(objects_url, data='{"objects": []}')[0] == 400
@@ -300,7 +304,8 @@ def test_poll_imports_a_remote_collection_once(hub, env, medallion, tmp_path):
     records = hub.until(hub.topics.contrib(TLP.CLEAR, "all"), lambda found: wanted <= _domains(found), timeout=60)
     assert wanted <= _domains(records)
     position = json.loads((tmp_path / "poll-positions.json").read_text())
-    assert list(position.values()) == [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_748_736_000 + REMOTE_OBJECTS - 1)) + ".000Z"]
+    assert list(position.values()) == [time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                     time.gmtime(1_748_736_000 + REMOTE_OBJECTS - 1)) + ".000Z"]
 
     before = _intake_end(hub)
     second = kizuna(poller, "poll", medallion, "--collection", REMOTE_COLLECTION, "--as", "hooli", "--tlp", "clear")

@@ -47,7 +47,8 @@ def test_status_lists_each_object_with_the_parsers_verdict():
 def test_a_problem_with_the_whole_submission_fails_every_object():
     status = _status("sub-2", 0.0, [{"id": "indicator--1"}, {"id": "indicator--2"}],
                      {"envelope": "unknown sector 'mars' [unknown-sector]"})
-    assert status["success_count"] == 0 and {f["message"] for f in status["failures"]} == {"unknown sector 'mars' [unknown-sector]"}
+    assert status["success_count"] == 0 and {f["message"] for f in status["failures"]} == {"unknown sector 'mars' "
+                                                                                           "[unknown-sector]"}
 
 
 def test_position_mid_collection_rereads_the_boundary_date_at_the_end_does_not():

@@ -44,7 +44,8 @@ def postgres_server() -> Iterator[str]:
     subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "kizuna", "--no-sync", "-E", "UTF8"],
                    check=True, capture_output=True)
     subprocess.run([*run_as, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                    f"-p {port} -k {base} -c listen_addresses='' -c fsync=off", "start"], check=True, capture_output=True)
+                    f"-p {port} -k {base} -c listen_addresses='' -c fsync=off", "start"], check=True,
+                   capture_output=True)
     try:
         yield f"postgresql://kizuna@/postgres?host={base}&port={port}"
     finally:

@@ -234,7 +234,8 @@ def run(seed: int) -> dict:
     prefix.clear()
     demote["fixed per source (CIF/IntelMQ)"] = fp_to_demote(community, baseline_at(fixed_source_score))
     prefix.clear()
-    demote["MISP decay × sightings ratio"] = fp_to_demote(community, baseline_at(lambda ev, v: misp_score(ev, v, ev[-1].at)))
+    demote["MISP decay × sightings ratio"] = fp_to_demote(community,
+                                                          baseline_at(lambda ev, v: misp_score(ev, v, ev[-1].at)))
     honest = {m: kizuna.book.reliability(m, TLP.GREEN) for m in community.reliability if m != community.poisoner}
     return {
         "values": len(values), "true": sum(community.truth.values()), "events": len(community.events),
@@ -258,7 +259,8 @@ def main() -> None:
         p, n = m["precision"]
         demote = m["fp_to_demote"]
         table.add_row(name, f"{m['auc']:.3f}", f"{p:.3f} ({n})",
-                      "-" if name == "kizuna without warning lists" else "never" if demote != demote else f"{demote:.1f}")
+                      "-" if name == "kizuna without warning lists"
+                      else "never" if demote != demote else f"{demote:.1f}")
     console.print(table)
     best_baseline = max(m["auc"] for name, m in result["methods"].items() if not name.startswith("kizuna"))
     console.print(f"kizuna AUC − best baseline: {result['methods']['kizuna']['auc'] - best_baseline:+.3f}")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.core.canonical import indicator_id
-from streams.settings import ROOT
-from streams.sectors import ALL
-from streams.tlp import TLP
 from connectors.taxii.materialize import collection_id
+from streams.core.canonical import indicator_id
+from streams.sectors import ALL
+from streams.settings import ROOT
+from streams.tlp import TLP
 from tests.harness import drop_namespace, namespace_env, open_namespace, read_all
 
 pytestmark = pytest.mark.fault

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 DENIED = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
 
-def read_as(settings, member: str, topic: str, group: str | None = None, timeout: float = 10) -> tuple[list, int | None]:
+def read_as(settings, member: str, topic: str, group: str | None = None,
+            timeout: float = 10) -> tuple[list, int | None]:
     """(records, error code) of reading `topic` from the start as `member` until its end."""
     group = group or settings_topics(settings).member_group_prefix(member) + uuid.uuid4().hex
     consumer = Consumer({**client_config(settings, member), "group.id": group, "enable.partition.eof": True,
@@ -97,7 +98,8 @@ def test_a_submission_in_another_members_name_is_rejected(hub):
         hub.publisher.send(hub.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
     hub.publisher.flush_sync()
     mine = hub.until(hub.topics.member_rejected("globex"),
-                     lambda rs: {forged["submission_id"], unsigned["submission_id"]} <= {r["submission_id"] for r in rs})
+                     lambda rs: {forged["submission_id"],
+                                 unsigned["submission_id"]} <= {r["submission_id"] for r in rs})
     codes = {r["submission_id"]: r["code"] for r in mine}
     assert codes[forged["submission_id"]] == codes[unsigned["submission_id"]] == "unauthenticated"
     published = hub.read(hub.topics.contrib(TLP.GREEN, "all"), expect=0, settle=1)
@@ -105,11 +107,11 @@ def test_a_submission_in_another_members_name_is_rejected(hub):
 
 
 def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
-    members_file = tmp_path / "members.yaml"
+    members_file = tmp_path / "members.yaml"  # the default registry of KIZUNA_VAR_DIR: not named below
     shutil.copy(MEMBERS_FILE, members_file)
     namespace = "a" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, tmp_path, partitions=1, members_file=members_file)
-    env = {"KIZUNA_NAMESPACE": namespace, "KIZUNA_VAR_DIR": str(tmp_path), "KIZUNA_MEMBERS_FILE": str(members_file),
+    env = {"KIZUNA_NAMESPACE": namespace, "KIZUNA_VAR_DIR": str(tmp_path),
            "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_KAFKA_PASSWORD": settings.kafka_secret()}
 
     def kizuna(*args: str) -> subprocess.CompletedProcess:
@@ -118,6 +120,7 @@ def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
         return subprocess.run([sys.executable, "-m", "streams.cli", *args], env={**os.environ, **env},
                               capture_output=True, text=True, cwd=ROOT, timeout=60)
 
+    checkout = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     try:
         added = kizuna("members", "add", "newco", "--sector", "gas", "--default-tlp", "green")
         assert added.returncode == 0, added.stderr
@@ -156,6 +159,9 @@ def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
         assert not credentials.issued(settings, "newco")
         assert "newco" not in members_file.read_text()
         assert kizuna("members", "show", "newco").returncode == 3
+        # the registry is state under var/: using the hub leaves the checkout as it was
+        assert subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                              text=True).stdout == checkout
     finally:
         drop_namespace(settings)
 

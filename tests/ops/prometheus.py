@@ -86,7 +86,8 @@ class Prometheus:
 
     def start(self, timeout: float = 30) -> "Prometheus":
         self.proc = subprocess.Popen(
-            [str(binaries() / "prometheus"), f"--config.file={self.config}", f"--storage.tsdb.path={self.workdir / 'data'}",
+            [str(binaries() / "prometheus"), f"--config.file={self.config}",
+             f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
             stdout=(self.workdir / "prometheus.log").open("wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

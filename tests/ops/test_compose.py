@@ -22,7 +22,8 @@ BROKERS = ["kafka-1", "kafka-2", "kafka-3"]
 
 
 def properties(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith(("#", " ", ":")))
+    return dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith(("#", " ", ":")))
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
@@ -33,7 +34,8 @@ def test_compose_file_is_valid_against_the_compose_specification() -> None:
 
 def test_the_schema_rejects_what_compose_would() -> None:
     worker = COMPOSE["services"]["worker"]
-    for wrong in ({"depends_on": {"setup": {"condition": "whenever"}}}, {"replica": 2}, {"healthcheck": {"interval": 5}}):
+    for wrong in ({"depends_on": {"setup": {"condition": "whenever"}}}, {"replica": 2},
+                  {"healthcheck": {"interval": 5}}):
         broken = {**COMPOSE, "services": {**COMPOSE["services"], "worker": {**worker, **wrong}}}
         assert not jsonschema.Draft7Validator(SCHEMA).is_valid(broken), wrong
 

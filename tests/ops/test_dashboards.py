@@ -19,7 +19,8 @@ from streams.settings import ROOT, Settings
 from tests.ops.prometheus import DASHBOARDS, DEPLOY, alert_rules, binaries, dashboard_expressions, substitute
 
 BOARDS = {path.name: json.loads(path.read_text()) for path in DASHBOARDS}
-PROVISIONED_UID = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"][0]["uid"]
+PROVISIONED_UID = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml")
+                                 .read_text())["datasources"][0]["uid"]
 PANEL_TYPES = {"row", "timeseries", "stat", "bargauge", "table"}
 BUILTIN_VARIABLES = {"__rate_interval", "__range", "__interval"}
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"), "gauge": ("",)}

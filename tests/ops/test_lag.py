@@ -59,7 +59,8 @@ def test_publications_to_inboxes_are_labelled_inbox() -> None:
 
 
 def test_contributing_members_are_counted_per_sector() -> None:
-    registry = Registry(members=[Member(id="acme", sectors=["electricity", "gas"]), Member(id="globex", sectors=["finance"]),
+    registry = Registry(members=[Member(id="acme", sectors=["electricity", "gas"]), Member(id="globex",
+                                                                                           sectors=["finance"]),
                                  Member(id="hooli", sectors=["finance"]), Member(id="lurker", sectors=["finance"]),
                                  Member(id="nowhere")])
     given = {"acme": 3, "globex": 1, "hooli": 0, "nowhere": 2}

@@ -26,8 +26,15 @@ from streams.sectors import ALL
 from streams.settings import ROOT
 from streams.tlp import TLP
 from tests.harness import Hub, Worker, drop_namespace, member_ids, namespace_env, open_namespace
-from tests.ops.prometheus import (DASHBOARDS, Prometheus, alert_rules, binaries, dashboard_expressions, measure,
-                                  substitute)
+from tests.ops.prometheus import (
+    DASHBOARDS,
+    Prometheus,
+    alert_rules,
+    binaries,
+    dashboard_expressions,
+    measure,
+    substitute,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +56,8 @@ def values(records: list[dict], wanted: list[str]) -> set[str]:
 
 
 def statuses(records: list[dict], wanted: list[str]) -> set[str]:
-    return {r["extensions"][EXTENSION_ID]["status"] for r in records if r["extensions"][EXTENSION_ID].get("value") in wanted}
+    return {r["extensions"][EXTENSION_ID]["status"] for r in records
+            if r["extensions"][EXTENSION_ID].get("value") in wanted}
 
 
 def until(done: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -74,15 +82,19 @@ def put_load(hub: Hub, prom: Prometheus) -> None:
     hub.submit(csv(ADDRESSES), member="globex", tlp="amber", sectors=["finance"], fmt="csv", flush=False)
     hub.submit(csv(DOMAINS[:500]), member="initech", tlp="green", fmt="csv", flush=False)  # a second reporter
     hub.submit(csv(CONFIRMED), member="tyrell", tlp="green", fmt="csv", flush=False)
-    hub.submit(csv(DOMAINS[:300]), member="acme", tlp="green", sectors=["electricity"], fmt="csv", flush=False)  # repeats
-    hub.submit((ROOT / "examples" / "bundle.json").read_bytes(), member="acme", tlp="green", flush=False)  # withheld identity
+    hub.submit(csv(DOMAINS[:300]), member="acme", tlp="green", sectors=["electricity"], fmt="csv",
+               flush=False)  # repeats
+    hub.submit((ROOT / "examples" / "bundle.json").read_bytes(), member="acme", tlp="green",
+               flush=False)  # withheld identity
     hub.submit((fixtures / "overlap_misp.json").read_bytes(), member="initech", tlp="green", flush=False)
     hub.submit(b"C2 seen at hxxp://beacon-ops[.]example/gate and 10.0.0.5, dropper from 185.220.101.7",
                member="wayne", tlp="green", fmt="text", flush=False)  # private address rejected
-    hub.submit(csv(["not a value!!", "999.1.1.1", "ok-ops.example"]), member="stark", tlp="green", fmt="csv", flush=False)
+    hub.submit(csv(["not a value!!", "999.1.1.1", "ok-ops.example"]), member="stark", tlp="green", fmt="csv",
+               flush=False)
     hub.submit(csv(["stranger-ops.example"]), member="mallory", tlp="green", fmt="csv", flush=False)  # not a member
     hub.submit(csv([f"red-ops-{n}.example" for n in range(20)]), member="acme", tlp="red", to=["globex"], fmt="csv")
-    until(lambda: prom.value("sum(kizuna_merge_objects_total)") >= len(DOMAINS) + len(ADDRESSES), "the submissions merged")
+    until(lambda: prom.value("sum(kizuna_merge_objects_total)") >= len(DOMAINS) + len(ADDRESSES),
+          "the submissions merged")
 
     for value in CONFIRMED:
         hub.feedback(value, member="globex")
@@ -176,7 +188,8 @@ def test_dashboard_variables_have_values(loaded: Loaded) -> None:
 def test_every_alert_measure_returns_data_and_rules_evaluate(loaded: Loaded) -> None:
     rules = alert_rules()
     for rule in rules:
-        assert loaded.prometheus.query(measure(rule["expr"])), f"{rule['alert']}: {measure(rule['expr'])} returned nothing"
+        assert loaded.prometheus.query(measure(rule["expr"])), (
+            f"{rule['alert']}: {measure(rule['expr'])} returned nothing")
     time.sleep(2)  # evaluation_interval 1 s: every rule has been evaluated since the load
     evaluated = {r["name"]: r for g in loaded.prometheus.api("rules")["groups"] for r in g["rules"]}
     assert set(evaluated) == {r["alert"] for r in rules}

@@ -49,5 +49,6 @@ def test_every_alert_is_labelled_and_explained() -> None:
 
 def test_measure_keeps_every_series_of_a_condition() -> None:
     assert measure('up{job="kizuna-worker"} == 0') == 'up{job="kizuna-worker"} == bool 0'
-    assert measure('sum(rate(x{le="5"}[5m])) > 0.25 and sum(y) > 100') == 'sum(rate(x{le="5"}[5m])) > bool 0.25 and sum(y) > bool 100'
+    assert (measure('sum(rate(x{le="5"}[5m])) > 0.25 and sum(y) > 100')
+            == 'sum(rate(x{le="5"}[5m])) > bool 0.25 and sum(y) > bool 100')
     assert all(" bool " in measure(rule["expr"]) for rule in alert_rules())

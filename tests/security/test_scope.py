@@ -54,7 +54,8 @@ def submissions(draw):
                     "created_by_ref": f"identity--{member}", "x_acme_ticket": f"{member}-INC-1",
                     "object_marking_refs": [TLP.GREEN.marking_id]})
     envelope = {
-        "submission_id": f"sub-{draw(st.integers(0, 10**6))}", "submitter": member, "received_at": draw(st.integers(1, 10**6)),
+        "submission_id": f"sub-{draw(st.integers(0, 10**6))}", "submitter": member,
+        "received_at": draw(st.integers(1, 10**6)),
         "format": "stix", "filename": f"{member}-iocs.json",
         "tlp": draw(st.sampled_from([None, "clear", "green", "amber", "amber+strict", "red"])),
         "sectors": draw(st.lists(st.sampled_from(SECTORS), max_size=2, unique=True)),

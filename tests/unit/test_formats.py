@@ -54,8 +54,10 @@ def test_stix_markings_objects_and_relationships():
 
 def test_stix_bad_objects_are_rejected_one_by_one():
     bundle = {"type": "bundle", "id": "bundle--1", "objects": [
-        {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '45.77.65.211']", "pattern_type": "stix"},
-        {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '999.1.1.1']", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '45.77.65.211']",
+         "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '999.1.1.1']",
+         "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = ", "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--4", "pattern": "rule x { condition: true }", "pattern_type": "yara"},
         {"type": "identity", "id": "identity--5", "name": "ACME"},
@@ -115,7 +117,8 @@ def test_csv_tlp_column():
 
 
 def test_text_defanged_indicators():
-    parsed = parse("C2 at hxxp://evil[.]example/a and 45.77.65[.]211; drop d41d8cd98f00b204e9800998ecf8427e. Mail ops at 10.1.1.1")
+    parsed = parse("C2 at hxxp://evil[.]example/a and 45.77.65[.]211; drop d41d8cd98f00b204e9800998ecf8427e. Mail ops "
+                   "at 10.1.1.1")
     assert values(parsed) == {("url", "http://evil.example/a"), ("ipv4-addr", "45.77.65.211"),
                               ("file-md5", "d41d8cd98f00b204e9800998ecf8427e")}
     assert [p.code for p in parsed.problems] == [Reason.INVALID_VALUE]  # the private address, with a reason

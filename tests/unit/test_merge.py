@@ -127,7 +127,8 @@ def test_outcomes_credit_backers_and_blame_doubters_once_per_level():
     assert sorted((e["member"], e["alpha"], e["beta"]) for e in events) == [("m-a", 1, 0), ("m-b", 1, 0)]
     fold_feedback(state, feedback("m-fp", "false-positive", at=T0 + 2))
     events = outcomes(state, publish(state, lambda member, level: 0.95 if member == "m-fp" else 0.5))
-    assert sorted((e["member"], e["alpha"], e["beta"]) for e in events) == [("m-a", 0, 1), ("m-b", 0, 1), ("m-fp", 1, 0)]
+    assert sorted((e["member"], e["alpha"], e["beta"]) for e in events) == [("m-a", 0, 1), ("m-b", 0, 1),
+                                                                            ("m-fp", 1, 0)]
     assert len({e["cause"] for e in events}) == 3
 
 

@@ -17,9 +17,11 @@ from streams.core.misp_in import ATTRIBUTE_KINDS, PLAIN_TYPES, parse_misp
 
 MD5, SHA1 = "d41d8cd98f00b204e9800998ecf8427e", "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-SHA512 = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+SHA512 = ("cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+          "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e")
 BY_KIND = {
-    "ipv4-addr": ["45.77.65.211", "10.0.0.1", "1.2.3.4/24", "2001:db8::1", "2001:DB8:0:0::1", " 8.8.4.4 ", "999.1.1.1", "nope"],
+    "ipv4-addr": ["45.77.65.211", "10.0.0.1", "1.2.3.4/24", "2001:db8::1", "2001:DB8:0:0::1", " 8.8.4.4 ", "999.1.1.1",
+                  "nope"],
     "domain-name": ["Evil.Example", "evil.example.", "xn--80ak6aa92e.com", "аррӏе.com", "a..b", "-bad-.example"],
     "url": ["http://evil.example/x?y=1", "HXXP://evil[.]example/a", "evil.example/path", "http://1.2.3.4:8080/", "::"],
     "file-md5": [MD5, MD5.upper(), MD5[:-1], "z" * 32],

@@ -1,6 +1,6 @@
 from streams.core.items import Item, Parsed, Problem, Reason
-from streams.records import Rejection
 from streams.core.normalize import Normalized, batches, merge_partition, normalize, pseudonym
+from streams.records import Rejection
 from streams.tlp import TLP
 
 
@@ -30,7 +30,8 @@ def test_no_tlp_is_rejected_never_guessed():
 def test_default_tlp_applies_and_markings_only_narrow():
     parsed = Parsed("stix", items=[item("a.example"), item("b.example", TLP.AMBER), item("c.example", TLP.CLEAR)])
     out = normalize(submission(tlp="green"), parsed, "m-1")
-    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber", "c.example": "green"}
+    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber",
+                                                           "c.example": "green"}
 
 
 def test_red_is_rejected_until_recipients_are_named():

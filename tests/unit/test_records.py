@@ -2,8 +2,17 @@ import json
 
 import pytest
 
-from streams.records import (SCHEMA_DIR, Feedback, FeedbackBatch, FeedbackRecord, NormalizedBatch, NormalizedRecord,
-                             Submission, batch_codec, submission_codec)
+from streams.records import (
+    SCHEMA_DIR,
+    Feedback,
+    FeedbackBatch,
+    FeedbackRecord,
+    NormalizedBatch,
+    NormalizedRecord,
+    Submission,
+    batch_codec,
+    submission_codec,
+)
 
 AVRO_TYPES = {"string": str, "long": int, "bytes": bytes}
 
