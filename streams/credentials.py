@@ -1,4 +1,5 @@
-"""Credentials the hub issues to a member: its Kafka SCRAM login, its signing key, its API token.
+"""Credentials the hub issues to a member: its Kafka SCRAM login, its TLS client certificate, its
+signing key, its API token, and the CA certificate that proves the brokers are the hub's.
 
 `kizuna members add` (or `kizuna setup` for members already in the registry)
 writes one JSON file per member under var/secrets/members/<namespace>/, mode
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from streams import pki
 from streams.core.signing import member_key
 from streams.settings import ConfigError, Settings
 
@@ -28,6 +30,11 @@ class Credentials(BaseModel):
     kafka_password: str
     signing_key: str  # hex
     token: str  # HTTP bearer token / basic-auth password (TAXII)
+    # TLS (None in files issued before the hub spoke TLS: `kizuna members rotate` reissues them).
+    ca_cert: str | None = None  # PEM: the CA that signs the brokers' (and TAXII server's) certificates
+    cert_bootstrap_servers: str | None = None  # the client-certificate listener, for stock tools
+    client_cert: str | None = None  # PEM chain, CN = kafka_user
+    client_key: str | None = None  # PEM, PKCS#8
 
     @property
     def key(self) -> bytes:
@@ -65,12 +72,21 @@ def load(settings: Settings, member: str) -> Credentials:
 
 
 def issue(settings: Settings, member: str) -> Credentials:
-    """New credentials for `member`, written to the hub's copy (replacing any earlier ones)."""
+    """New credentials for `member`, written to the hub's copy (replacing any earlier ones). The client
+    certificate is issued when this hub holds its CA's key (the local CA; not an operator's own CA)."""
+    user = principal(settings.namespace, member)
+    tls: dict[str, str] = {}
+    if settings.kafka_security == "sasl_ssl":
+        ca_file = settings.ca_file()
+        tls = {"ca_cert": ca_file.read_text(), "cert_bootstrap_servers": settings.cert_servers()}
+        if pki.can_issue(ca_file.parent):
+            issued = pki.client_certificate(ca_file.parent, user)
+            tls |= {"client_cert": issued.cert, "client_key": issued.key}
     creds = Credentials(
         namespace=settings.namespace, member=member, bootstrap_servers=settings.bootstrap_servers,
-        kafka_user=principal(settings.namespace, member), kafka_password=secrets.token_urlsafe(24),
+        kafka_user=user, kafka_password=secrets.token_urlsafe(24),
         signing_key=member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
-        token=secrets.token_urlsafe(32),
+        token=secrets.token_urlsafe(32), **tls,
     )
     target = path(settings, member)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -8,6 +8,7 @@ so offsets are never committed past unpublished output (at-least-once).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,22 +22,33 @@ from streams.topics import Topics, TopicSpec
 
 def client_config(settings: Settings, member: str | None = None) -> dict[str, Any]:
     """librdkafka settings to reach the brokers as this process (`member=None`) or as a member,
-    with the credentials the hub issued to it. Every client is built from this."""
+    with the credentials the hub issued to it. Every client is built from this: SCRAM over TLS,
+    the broker's certificate checked against the hub's CA (and its name against the address)."""
     config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers}
     if settings.kafka_security == "plaintext":
         return config
+    ca_pem = None
     if member is None:
         user, password = settings.kafka_user, settings.kafka_secret()
     else:
         from streams import credentials
 
         creds = credentials.load(settings, member)
-        user, password = creds.kafka_user, creds.kafka_password
+        user, password, ca_pem = creds.kafka_user, creds.kafka_password, creds.ca_cert
     config.update({"security.protocol": settings.kafka_security.upper(), "sasl.mechanism": "SCRAM-SHA-512",
                    "sasl.username": user, "sasl.password": password})
-    if settings.kafka_ca_file is not None:
-        config["ssl.ca.location"] = str(settings.kafka_ca_file)
+    if settings.kafka_security == "sasl_ssl":
+        config["ssl.endpoint.identification.algorithm"] = "https"
+        if ca_pem is not None and settings.kafka_ca_file is None:
+            config["ssl.ca.pem"] = ca_pem  # a member's machine: the CA came in its credentials file
+        else:
+            config["ssl.ca.location"] = str(settings.ca_file())
     return config
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """TLS context of the Python (aiokafka) clients: the hub's CA, host names checked."""
+    return ssl.create_default_context(cafile=str(settings.ca_file()))
 
 
 class DeliveryFailed(RuntimeError):

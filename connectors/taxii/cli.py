@@ -70,23 +70,28 @@ def serve(
     from aiohttp import web
 
     from connectors.taxii.materialize import Follower
-    from connectors.taxii.server import build_app
+    from connectors.taxii.server import build_app, tls_context
     from streams import metrics
 
     settings, taxii = _configured(as_hub=True)
     _log_to_stderr()
     host, port = host or taxii.host, port or taxii.port
+    try:
+        context = tls_context(settings, taxii)
+    except ConfigError as exc:
+        raise _main()._fail(str(exc)) from None
     store = _store(settings, taxii)
     follower = Follower(settings, taxii.store_location(settings)) if materialize else None
     if follower is not None:
         follower.start()
     metrics.serve(taxii.metrics_port)
     err = _main().err
-    err.print(f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
+    err.print(f"TAXII 2.1 server on {'https' if context else 'http'}://{host}:{port}/taxii2/ ({store.dialect} store"
               f"{', materialising the topics' if follower else ''}"
               f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
     try:
-        web.run_app(build_app(settings, taxii, store), host=host, port=port, print=None, access_log=None)
+        web.run_app(build_app(settings, taxii, store), host=host, port=port, ssl_context=context, print=None,
+                    access_log=None)
     except OSError as exc:
         raise _main()._fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fetch, format, start and stop the local single-node KRaft Kafka broker.
-# Idempotent: `start` reuses the data already under $KIZUNA_VAR_DIR/kafka; `stop` waits
-# for a clean shutdown. Usage: kafka.sh fetch|start|stop|status|wait|reachable
+# Fetch, format, start and stop the local single-node KRaft Kafka broker (or, with the KIZUNA_KAFKA_NODE_*
+# variables deploy/kafka/cluster.sh sets, one node of the 3-broker cluster).
+# Idempotent: `start` reuses the data already under $KIZUNA_VAR_DIR/kafka and the TLS material under
+# $KIZUNA_VAR_DIR/secrets/tls (created on first start); `stop` waits for a clean shutdown.
+# Usage: kafka.sh fetch|start|stop|status|wait|reachable
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,8 +11,17 @@ root=$(cd "$here/../.." && pwd)
 var=${KIZUNA_VAR_DIR:-$root/var}
 port=${KIZUNA_KAFKA_PORT:-9092}
 controller_port=${KIZUNA_KAFKA_CONTROLLER_PORT:-9093}
-home=$var/kafka
-libs=$home/libs
+cert_port=${KIZUNA_KAFKA_CERT_PORT:-9094}
+host=${KIZUNA_KAFKA_HOST:-127.0.0.1}
+# Names the broker's certificate is valid for (clients verify one of them): add the DNS name members use.
+tls_hosts=${KIZUNA_KAFKA_TLS_HOSTS:-$host,localhost}
+node_id=${KIZUNA_KAFKA_NODE_ID:-1}
+voters=${KIZUNA_KAFKA_NODE_VOTERS:-$node_id@127.0.0.1:$controller_port}
+replication=${KIZUNA_KAFKA_NODE_REPLICATION:-1}
+min_isr=${KIZUNA_KAFKA_NODE_MIN_ISR:-1}
+home=${KIZUNA_KAFKA_NODE_HOME:-$var/kafka}
+libs=$var/kafka/libs
+python=${KIZUNA_PYTHON:-$root/.venv/bin/python}
 data=$home/data
 pidfile=$home/kafka.pid
 log=$home/kafka.log
@@ -20,7 +31,7 @@ admin_password_file=$secrets/admin.password
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }
 
 fetch() {
   local stamp="$libs/.pom-$(sha256sum "$here/pom.xml" | cut -c1-16)"
@@ -41,10 +52,23 @@ admin_password() {
   cat "$admin_password_file"
 }
 
+# The local CA and the broker's certificate (streams/pki.py), once; the keystore is key + chain in one PEM.
+tls() {
+  local ca chain key
+  [ -x "$python" ] || python=python3
+  read -r ca chain key < <(cd "$root" && "$python" -m streams.pki broker "$var/secrets/tls" "$tls_hosts") || {
+    echo "kafka: could not create the TLS certificates (needs the venv: make venv)" >&2; return 1; }
+  (umask 077; cat "$key" "$chain" > "$var/secrets/tls/broker.keystore.pem")
+  echo "$ca"
+}
+
 configure() {
   mkdir -p "$data"
-  local password; password=$(admin_password)
+  local password ca; password=$(admin_password); ca=$(tls)
   (umask 077; sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA_DIR@|$data|g" \
+    -e "s|@CERT_PORT@|$cert_port|g" -e "s|@HOST@|$host|g" -e "s|@ADVERTISED_HOST@|$host|g" \
+    -e "s|@NODE_ID@|$node_id|g" -e "s|@VOTERS@|$voters|g" -e "s|@REPLICATION@|$replication|g" \
+    -e "s|@MIN_ISR@|$min_isr|g" -e "s|@KEYSTORE@|$var/secrets/tls/broker.keystore.pem|g" -e "s|@CA_FILE@|$ca|g" \
     -e "s|@ADMIN_PASSWORD@|$password|g" "$here/server.properties.in" > "$home/server.properties")
   if [ -f "$data/meta.properties" ] && [ ! -f "$data/.scram" ]; then
     echo "kafka: $data was formatted before the broker required SASL/SCRAM; \`make clean\` resets it" >&2
@@ -53,7 +77,7 @@ configure() {
   if [ ! -f "$data/meta.properties" ]; then
     echo "kafka: formatting a new KRaft log in $data, with the admin's SCRAM credential"
     java -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" kafka.tools.StorageTool format \
-      -t "$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
+      -t "${KIZUNA_KAFKA_NODE_CLUSTER_ID:-$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)}" \
       -c "$home/server.properties" --add-scram "SCRAM-SHA-512=[name=admin,password=$password]" >/dev/null
     touch "$data/.scram"
   fi
@@ -79,7 +103,8 @@ start() {
     >"$log" 2>&1 &
   echo $! > "$pidfile"
   wait_ready
-  echo "kafka: running (pid $(cat "$pidfile")) on 127.0.0.1:$port, data in $data"
+  echo "kafka: running (pid $(cat "$pidfile")) on $host:$port (SASL_SSL) and $host:$cert_port" \
+    "(TLS client certificates), data in $data"
 }
 
 stop() {

@@ -2,12 +2,17 @@
 resource of a POST, and where the poller resumes."""
 from __future__ import annotations
 
+import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 
 from connectors.taxii.client import PollError, Positions, _position
-from connectors.taxii.server import _accepts_taxii, _credentials, _status
+from connectors.taxii.server import _accepts_taxii, _credentials, _status, build_app, tls_context
+from connectors.taxii.settings import TaxiiSettings
+from connectors.taxii.store import ObjectStore
+from streams.settings import ConfigError, Settings
 
 
 def basic(user: str, password: str) -> str:
@@ -66,3 +71,34 @@ def test_positions_are_kept_per_collection_and_a_damaged_file_is_named(tmp_path)
     positions.path.write_text("{broken")
     with pytest.raises(PollError, match="poll-positions.json is damaged"):
         positions.get("https://a/api/collections/1/")
+
+
+
+async def _ask_over_plain_http(tmp_path: Path, taxii: TaxiiSettings) -> int:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    (tmp_path / "members.yaml").write_text("members: []\n")
+    settings = Settings(var_dir=tmp_path, members_file=tmp_path / "members.yaml", kafka_password="x")
+    store = ObjectStore(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        async with TestClient(TestServer(build_app(settings, taxii, store))) as client:
+            answer = await client.get("/taxii2/", headers={"Authorization": basic("acme", "token")})
+            return answer.status
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("taxii", "answered"), [
+    ({"tls": False}, 403),  # credentials would cross the network in clear: refused before they are checked
+    ({"tls": False, "allow_plain_http": True}, 401),  # development: checked (and unknown)
+    ({"tls": False, "public_url": "https://taxii.isac.example"}, 401),  # TLS ends at a proxy in front
+])
+def test_credentials_over_plain_http_only_where_the_operator_said_so(tmp_path, taxii, answered):
+    assert asyncio.run(_ask_over_plain_http(tmp_path, TaxiiSettings(**taxii))) == answered
+
+
+def test_plain_http_without_a_reason_does_not_start(tmp_path):
+    settings = Settings(var_dir=tmp_path, kafka_password="x")
+    with pytest.raises(ConfigError, match="KIZUNA_TAXII_ALLOW_PLAIN_HTTP"):
+        tls_context(settings, TaxiiSettings(tls=False))
+    assert tls_context(settings, TaxiiSettings(tls=False, allow_plain_http=True)) is None

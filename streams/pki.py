@@ -1,0 +1,152 @@
+"""The hub's local certificate authority: the broker's and TAXII server's certificates, members' client
+certificates. Made on first start by `deploy/kafka/kafka.sh` (`python -m streams.pki broker`) so that
+every client connection is TLS from a fresh clone; an operator who brings their own certificates
+points the settings at them instead (docs/operations.md, "Certificates").
+
+Keys are PKCS#8 PEM, unencrypted, mode 0600 under `var/secrets/tls/` (0700): the broker reads
+them as a PEM keystore, and no password file would protect them better than the directory does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_DAYS = 3650
+LEAF_DAYS = 397  # the CA/Browser Forum's ceiling for server certificates; members' too
+_ORG = "kizuna hub"
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its key, PEM text."""
+    cert: str
+    key: str
+
+
+def ca_paths(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) of the CA kept in `directory` (var/secrets/tls/ by default)."""
+    return directory / "ca.crt", directory / "ca.key"
+
+
+def can_issue(directory: Path) -> bool:
+    """Whether this hub holds the CA's key (not so when the operator brought certificates of their own)."""
+    return all(path.is_file() for path in ca_paths(directory))
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    temporary.replace(path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def ensure_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The local CA, created once (P-256, ten years)."""
+    cert_path, key_path = ca_paths(directory)
+    if cert_path.exists() and key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey), f"{key_path} is not an EC key"
+        return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"{_ORG} local CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(minutes=5)).not_valid_after(_now() + dt.timedelta(days=CA_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_text(_cert_pem(cert))
+    return cert, key
+
+
+def _issue(ca_directory: Path, common_name: str, usage: x509.ObjectIdentifier, hosts: list[str]) -> Issued:
+    ca_cert, ca_key = ensure_ca(ca_directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(_now() - dt.timedelta(minutes=5))
+               .not_valid_after(_now() + dt.timedelta(days=LEAF_DAYS))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+    if hosts:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return Issued(_cert_pem(builder.sign(ca_key, hashes.SHA256())) + _cert_pem(ca_cert), _key_pem(key))
+
+
+def server_certificate(ca_directory: Path, directory: Path, name: str, hosts: list[str]) -> tuple[Path, Path]:
+    """(chain, key) files `name`.crt/.key in `directory` of a server certificate for `hosts`, issued once
+    by the CA in `ca_directory` and re-issued when the host list changes or within 30 days of expiry."""
+    chain_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    if chain_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(chain_path.read_bytes())
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            have = {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
+            have |= set(sans.get_values_for_type(x509.DNSName))
+        except x509.ExtensionNotFound:
+            have = set()
+        if have == set(hosts) and cert.not_valid_after_utc - _now() > dt.timedelta(days=30):
+            return chain_path, key_path
+    issued = _issue(ca_directory, hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, hosts)
+    _write_private(key_path, issued.key)
+    chain_path.write_text(issued.cert)
+    return chain_path, key_path
+
+
+def client_certificate(directory: Path, principal: str) -> Issued:
+    """A member's client certificate: CN is its Kafka principal, which the broker's
+    `ssl.principal.mapping.rules` turn into `User:<principal>`, the user its ACLs name."""
+    return _issue(directory, principal, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m streams.pki broker SECRETS_DIR HOST[,HOST...]`: the CA and the broker's certificate,
+    for deploy/kafka/kafka.sh; prints the chain and key paths."""
+    if len(argv) != 3 or argv[0] not in ("broker", "server"):
+        print("usage: python -m streams.pki broker|server SECRETS_DIR HOST[,HOST...]", file=sys.stderr)
+        return 2
+    kind, directory, hosts = argv[0], Path(argv[1]), [h for h in argv[2].split(",") if h]
+    chain, key = server_certificate(directory, directory, kind, hosts)
+    print(ca_paths(directory)[0], chain, key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
