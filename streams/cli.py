@@ -238,9 +238,26 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
 @members_cli.command("sync")
 def members_sync(
     every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take effect.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", help="Apply each change of the registry or of standing as it "
+                                                         "happens (about a second), until Ctrl-C.")] = False,
 ) -> None:
     """Make the broker match the registry and each member's standing: credentials, topics, ACLs."""
     settings = _settings()
+    if follow:
+        import threading
+
+        from streams import membersync
+
+        def synced(report: access.SyncReport, seconds: float) -> None:
+            out.print(f"{time.strftime('%H:%M:%S')} sync in {seconds:.2f} s: {len(report.issued)} credentials "
+                      f"issued, {len(report.removed)} removed; "
+                      f"ACL rules {report.acls_added} added, {report.acls_removed} removed")
+
+        try:
+            membersync.follow(settings, threading.Event(), synced)
+        except KeyboardInterrupt:
+            pass
+        return
     while True:
         _provision(settings)
         if not every:

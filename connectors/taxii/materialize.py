@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from connectors.taxii.store import ObjectStore
 from streams import members
-from streams.kafka_io import client_config
+from streams.kafka_io import Outage, client_config, transient
 from streams.sectors import ALL, SECTORS
 from streams.settings import Settings
 from streams.topics import SECTOR_TOPIC_LEVELS, Topics
@@ -147,13 +147,18 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         store = ObjectStore(self.store_url)  # its own connection, in this thread
+        outage = Outage("taxii-materialize", log)
         try:
             while not self.stop.is_set():
                 try:
-                    Materializer(self.settings, store).run(follow=True, stop=self.stop)
+                    Materializer(self.settings, store).run(follow=True, stop=self.stop, on_batch=lambda _: outage.ok())
                 except KafkaException as exc:
-                    log.error("materialising the TAXII store stopped: Kafka: %s; retrying in %.0f s", exc, self.retry_s)
-                    self.stop.wait(self.retry_s)
+                    if not transient(exc):
+                        log.error("materialising the TAXII store stopped: Kafka: %s; retrying in %.0f s", exc,
+                                  self.retry_s)
+                        self.stop.wait(self.retry_s)
+                    else:
+                        outage.wait(exc, self.stop)
                 except Exception:  # noqa: BLE001 - the server keeps answering from the store it has
                     log.exception("materialising the TAXII store failed; retrying in %.0f s", self.retry_s)
                     self.stop.wait(self.retry_s)
