@@ -229,7 +229,7 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
         raise _fail(f"no member {member_id!r}; `kizuna members` lists them", EXIT_UNUSABLE)
     registry.save(settings.members_file, registry.Registry(members=[m for m in known.members if m.id != member_id]))
     client = admin(settings)
-    access.drop_user(client, credentials.principal(settings.namespace, member_id))
+    access.drop_member(client, settings.namespace, member_id)
     credentials.withdraw(settings, member_id)
     client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=30)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
@@ -457,6 +457,8 @@ from connectors.siem.cli import export_cli  # noqa: E402
 cli.add_typer(export_cli, name="export")
 from connectors.misp.cli import misp_cli  # noqa: E402
 cli.add_typer(misp_cli, name="misp")
+from streams.rotation import members_rotate  # noqa: E402
+members_cli.command("rotate")(members_rotate)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -33,8 +34,14 @@ class Credentials(BaseModel):
     # TLS (None in files issued before the hub spoke TLS: `kizuna members rotate` reissues them).
     ca_cert: str | None = None  # PEM: the CA that signs the brokers' (and TAXII server's) certificates
     cert_bootstrap_servers: str | None = None  # the client-certificate listener, for stock tools
-    client_cert: str | None = None  # PEM chain, CN = kafka_user
+    client_cert: str | None = None  # PEM chain, CN = kafka_user, OU = cert<cert_generation>
     client_key: str | None = None  # PEM, PKCS#8
+    cert_generation: int = 0  # 1 for the first certificate, +1 per rotation
+    # After `kizuna members rotate`: the old token and certificate stay valid until `previous_until`
+    # (unix seconds); the old SCRAM password does not (Kafka keeps one credential per user).
+    previous_token_sha256: str | None = None
+    previous_cert_principal: str | None = None
+    previous_until: float = 0.0
 
     @property
     def key(self) -> bytes:
@@ -71,23 +78,43 @@ def load(settings: Settings, member: str) -> Credentials:
                       f"set KIZUNA_CREDENTIALS_FILE to the file the hub issued, or run `kizuna members add` on the hub")
 
 
-def issue(settings: Settings, member: str) -> Credentials:
+def cert_principal(creds: Credentials) -> str | None:
+    """The principal the broker gives the member's current client certificate (see streams.pki)."""
+    return f"{creds.kafka_user}.cert{creds.cert_generation}" if creds.client_cert else None
+
+
+def principals(creds: Credentials, now: float) -> list[str]:
+    """Every principal the member's rules are granted to now: its SCRAM user, its certificate's, and
+    the previous certificate's while the rotation overlap lasts."""
+    found = [creds.kafka_user, cert_principal(creds)]
+    if creds.previous_cert_principal and now < creds.previous_until:
+        found.append(creds.previous_cert_principal)
+    return [p for p in found if p]
+
+
+def issue(settings: Settings, member: str, previous: Credentials | None = None, overlap_s: float = 0.0) -> Credentials:
     """New credentials for `member`, written to the hub's copy (replacing any earlier ones). The client
-    certificate is issued when this hub holds its CA's key (the local CA; not an operator's own CA)."""
+    certificate is issued when this hub holds its CA's key (the local CA; not an operator's own CA).
+    Replacing `previous` (a rotation), its token and certificate stay valid `overlap_s` longer."""
     user = principal(settings.namespace, member)
-    tls: dict[str, str] = {}
+    tls: dict[str, str | int] = {}
     if settings.kafka_security == "sasl_ssl":
         ca_file = settings.ca_file()
         tls = {"ca_cert": ca_file.read_text(), "cert_bootstrap_servers": settings.cert_servers()}
         if pki.can_issue(ca_file.parent):
-            issued = pki.client_certificate(ca_file.parent, user)
-            tls |= {"client_cert": issued.cert, "client_key": issued.key}
-    creds = Credentials(
-        namespace=settings.namespace, member=member, bootstrap_servers=settings.bootstrap_servers,
-        kafka_user=user, kafka_password=secrets.token_urlsafe(24),
-        signing_key=member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
-        token=secrets.token_urlsafe(32), **tls,
-    )
+            generation = (previous.cert_generation if previous else 0) + 1
+            issued = pki.client_certificate(ca_file.parent, user, generation)
+            tls |= {"client_cert": issued.cert, "client_key": issued.key, "cert_generation": generation}
+    retiring: dict[str, str | float | None] = {}
+    if previous is not None and overlap_s > 0:
+        retiring = {"previous_token_sha256": hashlib.sha256(previous.token.encode()).hexdigest(),
+                    "previous_cert_principal": cert_principal(previous), "previous_until": time.time() + overlap_s}
+    creds = Credentials.model_validate({
+        "namespace": settings.namespace, "member": member, "bootstrap_servers": settings.bootstrap_servers,
+        "kafka_user": user, "kafka_password": secrets.token_urlsafe(24),
+        "signing_key": member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
+        "token": secrets.token_urlsafe(32), **tls, **retiring,
+    })
     target = path(settings, member)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = target.with_suffix(".tmp")
@@ -107,5 +134,10 @@ def withdraw(settings: Settings, member: str) -> None:
 
 
 def token_matches(creds: Credentials, token: str) -> bool:
-    """Constant-time comparison of hashes, so neither length nor prefix leaks."""
-    return hmac.compare_digest(hashlib.sha256(creds.token.encode()).digest(), hashlib.sha256(token.encode()).digest())
+    """The current token, or the previous one during a rotation's overlap. Constant-time comparison of
+    hashes, so neither length nor prefix leaks."""
+    given = hashlib.sha256(token.encode()).digest()
+    if hmac.compare_digest(hashlib.sha256(creds.token.encode()).digest(), given):
+        return True
+    previous = bytes.fromhex(creds.previous_token_sha256) if creds.previous_token_sha256 else b""
+    return time.time() < creds.previous_until and hmac.compare_digest(previous, given)

@@ -2,8 +2,9 @@
 within about a second of each, instead of a periodic poll.
 
 What changes access: the registry (a member added or removed, a tier pinned or unpinned, a TLP
-clearance or sectors edited: the members file is re-read when it changes on disk) and standing
-(a contribution on kizuna.reputation, or one leaving the window). The reputation topic is followed
+clearance or sectors edited: the members file is re-read when it changes on disk), standing
+(a contribution on kizuna.reputation, or one leaving the window) and the end of a credential
+rotation's overlap (the retired certificate's principal loses its ACLs). The reputation topic is followed
 live into an in-memory book, so standing is recomputed each round without re-reading the topic,
 and the broker is changed only when some member's (registry entry, tier) differs from what was
 last applied. A full reconcile runs every `full_every_s` as well, to repair hand-made ACL edits.
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams import access, members
+from streams import access, credentials, members
 from streams.core.reputation import Book
 from streams.kafka_io import Outage, admin, client_config, create_topics, transient
 from streams.settings import ConfigError, Settings
@@ -27,7 +28,8 @@ from streams.topics import Topics
 
 log = logging.getLogger("kizuna.members")
 
-Applied = dict[str, tuple[members.Member, str]]  # member id -> (registry entry, tier) as on the broker
+# member id -> (registry entry, tier, principals holding its rules) as on the broker
+Applied = dict[str, tuple[members.Member, str, list[str]]]
 
 
 def follow(settings: Settings, stop: threading.Event, on_sync: Callable[[access.SyncReport, float], None],
@@ -41,6 +43,13 @@ def follow(settings: Settings, stop: threading.Event, on_sync: Callable[[access.
             if not transient(exc):
                 raise
             outage.wait(exc, stop)
+
+
+def _principals(settings: Settings, member: str) -> list[str]:
+    """Who holds the member's rules now (a rotation's overlap ending changes it); [] before issuing."""
+    if not credentials.issued(settings, member):
+        return []
+    return credentials.principals(credentials.load(settings, member), time.time())
 
 
 def _follow(settings: Settings, stop: threading.Event, on_sync: Callable[[access.SyncReport, float], None],
@@ -73,7 +82,7 @@ def _follow(settings: Settings, stop: threading.Event, on_sync: Callable[[access
                 continue
             unreadable = ""
             tiers = access.standings(settings, registry, book)
-            wanted: Applied = {m.id: (m, tiers[m.id].tier) for m in registry.members}
+            wanted: Applied = {m.id: (m, tiers[m.id].tier, _principals(settings, m.id)) for m in registry.members}
             if wanted == applied and time.monotonic() < full_at:
                 continue
             started = time.monotonic()

@@ -88,11 +88,11 @@ def ensure_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     return cert, key
 
 
-def _issue(ca_directory: Path, common_name: str, usage: x509.ObjectIdentifier, hosts: list[str]) -> Issued:
+def _issue(ca_directory: Path, subject: x509.Name, usage: x509.ObjectIdentifier, hosts: list[str]) -> Issued:
     ca_cert, ca_key = ensure_ca(ca_directory)
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .subject_name(subject)
                .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(_now() - dt.timedelta(minutes=5))
                .not_valid_after(_now() + dt.timedelta(days=LEAF_DAYS))
@@ -124,16 +124,21 @@ def server_certificate(ca_directory: Path, directory: Path, name: str, hosts: li
             have = set()
         if have == set(hosts) and cert.not_valid_after_utc - _now() > dt.timedelta(days=30):
             return chain_path, key_path
-    issued = _issue(ca_directory, hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, hosts)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    issued = _issue(ca_directory, subject, ExtendedKeyUsageOID.SERVER_AUTH, hosts)
     _write_private(key_path, issued.key)
     chain_path.write_text(issued.cert)
     return chain_path, key_path
 
 
-def client_certificate(directory: Path, principal: str) -> Issued:
-    """A member's client certificate: CN is its Kafka principal, which the broker's
-    `ssl.principal.mapping.rules` turn into `User:<principal>`, the user its ACLs name."""
-    return _issue(directory, principal, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+def client_certificate(directory: Path, principal: str, generation: int) -> Issued:
+    """A member's client certificate, subject `CN=<principal>,OU=cert<generation>`: the broker's
+    `ssl.principal.mapping.rules` name it `User:<principal>.cert<generation>`, a principal of its own
+    that `streams.access` grants the member's rules to. Revoking a certificate is dropping its
+    principal's ACLs (Kafka checks no revocation lists), so a rotation retires the old one exactly."""
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"cert{generation}"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, principal)])
+    return _issue(directory, subject, ExtendedKeyUsageOID.CLIENT_AUTH, [])
 
 
 def main(argv: list[str]) -> int:

@@ -172,7 +172,7 @@ def drop_namespace(settings: Settings) -> None:
     ids = [m.id for m in members.load(settings.members_file).members]
     client.delete_topics([spec.name for spec in Topics(settings.namespace).plan(settings, ids)], request_timeout=30)
     for member in ids:
-        access.drop_user(client, credentials.principal(settings.namespace, member))
+        access.drop_member(client, settings.namespace, member)
     access.drop_user(client, credentials.hub_principal(settings.namespace))
 
 

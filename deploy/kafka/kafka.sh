@@ -84,12 +84,12 @@ configure() {
 }
 
 wait_ready() {
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 360); do
     if port_open; then return 0; fi
     running || { echo "kafka: broker exited; see $log" >&2; tail -20 "$log" >&2; return 1; }
     sleep 0.5
   done
-  echo "kafka: broker did not open port $port within 60 s; see $log" >&2
+  echo "kafka: broker did not open port $port within 180 s; see $log" >&2
   return 1
 }
 

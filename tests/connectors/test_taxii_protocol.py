@@ -74,18 +74,21 @@ def test_positions_are_kept_per_collection_and_a_damaged_file_is_named(tmp_path)
 
 
 
-async def _ask_over_plain_http(tmp_path: Path, taxii: TaxiiSettings) -> int:
+async def _discovery(workdir: Path, taxii: TaxiiSettings, settings: Settings, user: str, token: str) -> int:
     from aiohttp.test_utils import TestClient, TestServer
 
-    (tmp_path / "members.yaml").write_text("members: []\n")
-    settings = Settings(var_dir=tmp_path, members_file=tmp_path / "members.yaml", kafka_password="x")
-    store = ObjectStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store = ObjectStore(f"sqlite:///{workdir / 'store.db'}")
     try:
         async with TestClient(TestServer(build_app(settings, taxii, store))) as client:
-            answer = await client.get("/taxii2/", headers={"Authorization": basic("acme", "token")})
+            answer = await client.get("/taxii2/", headers={"Authorization": basic(user, token)})
             return answer.status
     finally:
         store.close()
+
+
+def _ask(workdir: Path, taxii: TaxiiSettings, settings: Settings, user: str, token: str) -> int:
+    """The status the TAXII server (its app in-process, over plain HTTP) answers a discovery request with."""
+    return asyncio.run(_discovery(workdir, taxii, settings, user, token))
 
 
 @pytest.mark.parametrize(("taxii", "answered"), [
@@ -94,7 +97,9 @@ async def _ask_over_plain_http(tmp_path: Path, taxii: TaxiiSettings) -> int:
     ({"tls": False, "public_url": "https://taxii.isac.example"}, 401),  # TLS ends at a proxy in front
 ])
 def test_credentials_over_plain_http_only_where_the_operator_said_so(tmp_path, taxii, answered):
-    assert asyncio.run(_ask_over_plain_http(tmp_path, TaxiiSettings(**taxii))) == answered
+    (tmp_path / "members.yaml").write_text("members: []\n")
+    settings = Settings(var_dir=tmp_path, members_file=tmp_path / "members.yaml", kafka_password="x")
+    assert _ask(tmp_path, TaxiiSettings(**taxii), settings, "acme", "token") == answered
 
 
 def test_plain_http_without_a_reason_does_not_start(tmp_path):

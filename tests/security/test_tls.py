@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from streams import credentials, pki
-from streams.kafka_io import Publisher, client_config
+from connectors.taxii.settings import TaxiiSettings
+from streams import access, credentials, members, pki, rotation
+from streams.kafka_io import Publisher, admin, client_config
 from streams.settings import ROOT, Settings
 from streams.tlp import TLP
 from streams.topics import Topics
+from tests.connectors.test_taxii_protocol import _ask
 from tests.harness import drop_namespace, open_namespace
 
 pytestmark = pytest.mark.integration
@@ -133,3 +135,56 @@ def test_debians_kcat_reads_a_members_topic_with_its_certificate_as_the_readme_s
     # The certificate names the member's principal, so its ACLs apply: another's inbox is refused.
     other = _kcat(hub, tmp_path, _readme_kcat_block().replace("kizuna.share.green.finance", "kizuna.org.acme.inbox"))
     assert other.returncode != 0 and "authoriz" in other.stderr.lower(), other.stderr
+
+
+def _cert_config(hub: Settings, creds: credentials.Credentials, workdir: Path) -> dict:
+    """A librdkafka client logging in with the member's certificate, as stock tools do."""
+    for name, text in (("ca.pem", creds.ca_cert), ("member.crt", creds.client_cert), ("member.key", creds.client_key)):
+        (workdir / name).write_text(text or "")
+    return {"bootstrap.servers": creds.cert_bootstrap_servers, "security.protocol": "SSL",
+            "ssl.ca.location": str(workdir / "ca.pem"), "ssl.certificate.location": str(workdir / "member.crt"),
+            "ssl.key.location": str(workdir / "member.key")}
+
+
+def _reads(config: dict, topic: str) -> int | None:
+    """None if globex can read `topic` to its end, else the broker's error code."""
+    namespace = topic.split(".", 1)[0]
+    consumer = Consumer({**config, "group.id": Topics(namespace).member_group_prefix("globex") + "rotation",
+                         "enable.partition.eof": True, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        for _ in range(40):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error():
+                code = msg.error().code()
+                return None if code == KafkaError._PARTITION_EOF else code
+        return KafkaError._TIMED_OUT
+    finally:
+        consumer.close()
+
+
+def test_rotation_refuses_the_old_password_at_once_and_the_old_certificate_and_token_after_the_overlap(hub, tmp_path):
+    topic = Topics(hub.namespace).share(TLP.GREEN, "finance")
+    old = credentials.load(hub, "globex")
+    (tmp_path / "old").mkdir()
+    old_cert = _cert_config(hub, old, tmp_path / "old")
+    assert _reads(old_cert, topic) is None
+    new = rotation.rotate(hub, "globex", overlap_s=3600)
+    (tmp_path / "new").mkdir()
+    assert new.cert_generation == old.cert_generation + 1 and new.token != old.token
+    # SCRAM: one credential per user, so the old password is refused at once, the new one served.
+    assert "Authentication failed" in _refused({**client_config(hub, "globex"), "sasl.password": old.kafka_password})
+    assert _reads(client_config(hub, "globex"), topic) is None
+    # During the overlap both certificates and both tokens work.
+    assert _reads(_cert_config(hub, new, tmp_path / "new"), topic) is None and _reads(old_cert, topic) is None
+    taxii = TaxiiSettings(tls=False, allow_plain_http=True)
+    assert access.member_for_token(hub, old.token) is not None
+    # The overlap ends (as if the hour had passed): a sync drops the old certificate's ACLs, the old token fails.
+    credentials.path(hub, "globex").write_text(new.model_copy(update={"previous_until": 1.0}).model_dump_json())
+    registry = members.load(hub.members_file)
+    access.sync(hub, admin(hub), registry, access.standings(hub, registry))
+    assert _reads(old_cert, topic) in (KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    assert _reads(_cert_config(hub, new, tmp_path / "new"), topic) is None
+    assert access.member_for_token(hub, old.token) is None and access.member_for_token(hub, new.token) is not None
+    assert _ask(tmp_path, taxii, hub, "globex", old.token) == 401
+    assert _ask(tmp_path, taxii, hub, "globex", new.token) == 200
