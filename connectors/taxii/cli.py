@@ -106,11 +106,15 @@ def materialize(
     follow: Annotated[bool, typer.Option("--follow", help="Keep going as records arrive, until Ctrl-C.")] = False,
 ) -> None:
     """Copy the share, contrib and inbox topics into the TAXII store, up to their current end."""
-    from connectors.taxii.materialize import Materializer
+    import threading
+
+    from connectors.taxii.materialize import Materializer, keep_following
 
     settings, taxii = _configured(as_hub=True)
     store = _store(settings, taxii)
     materializer = Materializer(settings, store)
+    if follow:
+        _log_to_stderr()  # a broker outage is waited out, and said so once
     try:
         with _spinner() as progress:
             task = progress.add_task("reading the topics")
@@ -118,7 +122,11 @@ def materialize(
             def shown(done) -> None:
                 progress.update(task, description=f"{done.read:,} records read, {done.inserted:,} new versions stored")
 
-            done = materializer.run(follow=follow, on_batch=shown)
+            if follow:
+                done = keep_following(settings, store, threading.Event(), on_batch=shown,
+                                      progress=materializer.progress)
+            else:
+                done = materializer.run(on_batch=shown)
     except KeyboardInterrupt:
         done = materializer.progress
     finally:

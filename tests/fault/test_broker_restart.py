@@ -55,7 +55,7 @@ def test_broker_restart_mid_stream(hub, tmp_path: Path):
         if n == 9:
             subprocess.run([KAFKA, "stop"], check=True, timeout=120)
             time.sleep(3)
-            subprocess.run([KAFKA, "start"], check=True, timeout=120)
+            subprocess.run([KAFKA, "start"], check=True, timeout=240)
     expected = {indicator_id("domain-name", v) for v in values}
     topic = hub.topics.contrib(TLP.GREEN, ALL)
     delivered = read_all(settings, topic, len(expected), timeout=240)
