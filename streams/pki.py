@@ -142,14 +142,18 @@ def client_certificate(directory: Path, principal: str, generation: int) -> Issu
 
 
 def main(argv: list[str]) -> int:
-    """`python -m streams.pki broker SECRETS_DIR HOST[,HOST...]`: the CA and the broker's certificate,
-    for deploy/kafka/kafka.sh; prints the chain and key paths."""
-    if len(argv) != 3 or argv[0] not in ("broker", "server"):
-        print("usage: python -m streams.pki broker|server SECRETS_DIR HOST[,HOST...]", file=sys.stderr)
+    """`python -m streams.pki server TLS_DIRECTORY NAME HOST[,HOST...]`: the CA (once) and a server
+    certificate NAME.crt/.key, with NAME.keystore.pem (key and chain in one file, Kafka's PEM keystore);
+    prints the CA's and the keystore's paths. deploy/kafka/kafka.sh makes `broker` with it, and
+    `make compose-tls` the compose cluster's `compose-broker` and `compose-taxii`."""
+    if len(argv) != 4 or argv[0] != "server":
+        print("usage: python -m streams.pki server TLS_DIRECTORY NAME HOST[,HOST...]", file=sys.stderr)
         return 2
-    kind, directory, hosts = argv[0], Path(argv[1]), [h for h in argv[2].split(",") if h]
-    chain, key = server_certificate(directory, directory, kind, hosts)
-    print(ca_paths(directory)[0], chain, key)
+    directory, name, hosts = Path(argv[1]), argv[2], [h for h in argv[3].split(",") if h]
+    chain, key = server_certificate(directory, directory, name, hosts)
+    keystore = directory / f"{name}.keystore.pem"
+    _write_private(keystore, key.read_text() + chain.read_text())
+    print(ca_paths(directory)[0], keystore)
     return 0
 
 

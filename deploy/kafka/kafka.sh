@@ -3,7 +3,7 @@
 # variables deploy/kafka/cluster.sh sets, one node of the 3-broker cluster).
 # Idempotent: `start` reuses the data already under $KIZUNA_VAR_DIR/kafka and the TLS material under
 # $KIZUNA_VAR_DIR/secrets/tls (created on first start); `stop` waits for a clean shutdown.
-# Usage: kafka.sh fetch|start|stop|status|wait|reachable
+# Usage: kafka.sh fetch|start|launch|stop|kill|status|wait|reachable
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,23 +52,17 @@ admin_password() {
   cat "$admin_password_file"
 }
 
-# The local CA and the broker's certificate (streams/pki.py), once; the keystore is key + chain in one PEM.
-tls() {
-  local ca chain key
-  [ -x "$python" ] || python=python3
-  read -r ca chain key < <(cd "$root" && "$python" -m streams.pki broker "$var/secrets/tls" "$tls_hosts") || {
-    echo "kafka: could not create the TLS certificates (needs the venv: make venv)" >&2; return 1; }
-  (umask 077; cat "$key" "$chain" > "$var/secrets/tls/broker.keystore.pem")
-  echo "$ca"
-}
-
 configure() {
   mkdir -p "$data"
-  local password ca; password=$(admin_password); ca=$(tls)
+  local password ca keystore; password=$(admin_password)
+  # The local CA and the broker's certificate (streams/pki.py), once; the keystore is key + chain in one PEM.
+  [ -x "$python" ] || python=python3
+  read -r ca keystore < <(cd "$root" && "$python" -m streams.pki server "$var/secrets/tls" broker "$tls_hosts") || {
+    echo "kafka: could not create the TLS certificates (needs the venv: make venv)" >&2; return 1; }
   (umask 077; sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA_DIR@|$data|g" \
     -e "s|@CERT_PORT@|$cert_port|g" -e "s|@HOST@|$host|g" -e "s|@ADVERTISED_HOST@|$host|g" \
     -e "s|@NODE_ID@|$node_id|g" -e "s|@VOTERS@|$voters|g" -e "s|@REPLICATION@|$replication|g" \
-    -e "s|@MIN_ISR@|$min_isr|g" -e "s|@KEYSTORE@|$var/secrets/tls/broker.keystore.pem|g" -e "s|@CA_FILE@|$ca|g" \
+    -e "s|@MIN_ISR@|$min_isr|g" -e "s|@KEYSTORE@|$keystore|g" -e "s|@CA_FILE@|$ca|g" \
     -e "s|@ADMIN_PASSWORD@|$password|g" "$here/server.properties.in" > "$home/server.properties")
   if [ -f "$data/meta.properties" ] && [ ! -f "$data/.scram" ]; then
     echo "kafka: $data was formatted before the broker required SASL/SCRAM; \`make clean\` resets it" >&2
@@ -93,8 +87,9 @@ wait_ready() {
   return 1
 }
 
-start() {
-  if running; then echo "kafka: already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; return 0; fi
+# Start the JVM and return (a cluster node cannot open its port before a quorum of controllers is up).
+launch() {
+  if running; then echo "kafka: already running (pid $(cat "$pidfile")) on $host:$port"; return 0; fi
   if port_open; then echo "kafka: port $port is taken by another process" >&2; return 1; fi
   fetch
   configure
@@ -102,9 +97,19 @@ start() {
     -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*" kafka.Kafka "$home/server.properties" \
     >"$log" 2>&1 &
   echo $! > "$pidfile"
+}
+
+start() {
+  launch
   wait_ready
   echo "kafka: running (pid $(cat "$pidfile")) on $host:$port (SASL_SSL) and $host:$cert_port" \
     "(TLS client certificates), data in $data"
+}
+
+# kill -9, for fault tests: no clean shutdown.
+crash() {
+  if running; then kill -KILL "$(cat "$pidfile")"; fi
+  rm -f "$pidfile"
 }
 
 stop() {
@@ -120,15 +125,17 @@ stop() {
 reachable() { port_open; }
 
 status() {
-  if running; then echo "kafka: running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; else echo "kafka: stopped"; return 3; fi
+  if running; then echo "kafka: running (pid $(cat "$pidfile")) on $host:$port"; else echo "kafka: stopped"; return 3; fi
 }
 
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
+  launch) launch ;;
+  kill) crash ;;
   stop) stop ;;
   status) status ;;
   wait) wait_ready ;;
   reachable) reachable ;;
-  *) echo "usage: $0 fetch|start|stop|status|wait|reachable" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|launch|stop|kill|status|wait|reachable" >&2; exit 2 ;;
 esac
