@@ -39,6 +39,7 @@ def stored(store: Path, collection: str) -> set[str]:
         return {row[0] for row in db.execute("SELECT id FROM objects WHERE collection = ?", (collection,))}
 
 
+@pytest.mark.timeout(900)  # a broker restart on a loaded 2-core machine takes minutes
 def test_broker_restart_mid_stream(hub, tmp_path: Path):
     settings, worker = hub.settings, hub.worker
     churn_metadata(tmp_path)
