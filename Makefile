@@ -69,6 +69,7 @@ bench: venv  ## benchmarks against the real broker; prints a table, writes var/b
 eval-scoring: venv  ## kizuna's confidence against two baselines on a simulated community (no broker)
 	$(BIN)/python -m tests.eval.scoring
 
-clean:  ## remove local state (broker data, merge state); keeps the fetched broker
+clean:  ## remove local state (broker and cluster data, merge state); keeps the fetched broker and var/secrets
 	deploy/run.sh stop || true
-	rm -rf var/kafka/data var/state var/*.log
+	deploy/kafka/cluster.sh stop >/dev/null 2>&1 || true
+	rm -rf var/kafka/data var/cluster var/state var/*.log
