@@ -41,7 +41,8 @@ cluster_id() {
 node() {  # node, kafka.sh command
   KIZUNA_KAFKA_PORT=$(port "$1" 0) KIZUNA_KAFKA_CONTROLLER_PORT=$(port "$1" 1) KIZUNA_KAFKA_CERT_PORT=$(port "$1" 2) \
   KIZUNA_KAFKA_NODE_ID=$1 KIZUNA_KAFKA_NODE_VOTERS=$(voters) KIZUNA_KAFKA_NODE_REPLICATION=3 \
-  KIZUNA_KAFKA_NODE_MIN_ISR=2 KIZUNA_KAFKA_NODE_HOME=$dir/node-$1 KIZUNA_KAFKA_NODE_CLUSTER_ID=$(cluster_id) \
+  KIZUNA_KAFKA_NODE_MIN_ISR=2 KIZUNA_KAFKA_NODE_HOME=$dir/node-$1 \
+  KIZUNA_KAFKA_NODE_CLUSTER_ID=$(if [ "$2" = launch ]; then cluster_id; fi) \
   KIZUNA_KAFKA_HEAP=${KIZUNA_KAFKA_HEAP:-384m} "$here/kafka.sh" "$2"
 }
 
