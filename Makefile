@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka setup fuzz run up down status lint test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka cluster cluster-down compose-tls setup fuzz run up down status lint test test-faults test-unit bench eval-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -21,6 +21,16 @@ venv: $(STAMP)  ## create the virtualenv with every dependency
 
 kafka: venv  ## fetch (once) and start the local single-node Kafka broker under var/
 	deploy/kafka/kafka.sh start
+
+cluster: venv  ## start the local 3-broker KRaft cluster (replication 3, min ISR 2); KIZUNA_CLUSTER=1 uses it
+	deploy/kafka/cluster.sh start
+
+cluster-down:  ## stop the local 3-broker cluster
+	deploy/kafka/cluster.sh stop
+
+compose-tls: venv  ## CA and certificates for docker-compose.yml under var/secrets/tls (KIZUNA_PUBLIC_HOST: members' name for it)
+	$(BIN)/python -m streams.pki server var/secrets/tls compose-broker kafka-1,kafka-2,kafka-3,$${KIZUNA_PUBLIC_HOST:-localhost}
+	$(BIN)/python -m streams.pki server var/secrets/tls compose-taxii $${KIZUNA_PUBLIC_HOST:-localhost},taxii
 
 setup: kafka  ## topics, the workers' login, members' credentials and ACLs (idempotent)
 	$(BIN)/kizuna setup
@@ -64,6 +74,7 @@ bench: venv  ## benchmarks against the real broker; prints a table, writes var/b
 eval-scoring: venv  ## kizuna's confidence against two baselines on a simulated community (no broker)
 	$(BIN)/python -m tests.eval.scoring
 
-clean:  ## remove local state (broker data, merge state); keeps the fetched broker
+clean:  ## remove local state (broker and cluster data, merge state); keeps the fetched broker and var/secrets
 	deploy/run.sh stop || true
-	rm -rf var/kafka/data var/state var/*.log
+	deploy/kafka/cluster.sh stop >/dev/null 2>&1 || true
+	rm -rf var/kafka/data var/cluster var/state var/*.log

@@ -23,13 +23,13 @@ wait_ready() {
   return 1
 }
 
-# Standing changes (a member promoted to or demoted from the contributor tier) reach the
-# broker's ACLs through this loop; it runs as the admin, the worker as the hub's own login.
-sync_every=60
+# Access changes (members.yaml edited, a member promoted to or demoted from the contributor tier)
+# reach the broker's ACLs through this follower within about a second; it runs as the admin, the
+# worker as the hub's own login.
 syncpid=$var/members-sync.pid
 
 start_sync() {
-  nohup "$kizuna" members sync --every "$sync_every" >"$var/members-sync.log" 2>&1 &
+  nohup "$kizuna" members sync --follow >"$var/members-sync.log" 2>&1 &
   echo $! >"$syncpid"
 }
 

@@ -240,26 +240,39 @@ def ensure_hub(settings: Settings, client: AdminClient) -> None:
 
 def sync(settings: Settings, client: AdminClient, registry: Registry, tiers: dict[str, Standing]) -> SyncReport:
     """Make the broker match the registry: credentials for every member, ACLs for its current
-    tier, and nothing left for anyone who is no longer a member of this namespace."""
+    tier (for its SCRAM user and its client certificates' principals), and nothing left for anyone
+    who is no longer a member of this namespace, nor for a certificate a rotation retired."""
     topics, report = Topics(settings.namespace), SyncReport([], [])
-    users = scram_users(client)
+    users, current, now = scram_users(client), set(), time.time()
     for member in registry.members:
         principal = credentials.principal(settings.namespace, member.id)
         if not credentials.issued(settings, member.id):
             credentials.issue(settings, member.id)
             report.issued.append(member.id)
+        creds = credentials.load(settings, member.id)
         if principal not in users or member.id in report.issued:
-            set_password(client, principal, credentials.load(settings, member.id).kafka_password)
-        added, removed = reconcile(client, principal, member_rules(topics, member, tiers[member.id].tier))
-        report.acls_added += added
-        report.acls_removed += removed
-    current = {credentials.principal(settings.namespace, m.id) for m in registry.members}
+            set_password(client, principal, creds.kafka_password)
+        rules = member_rules(topics, member, tiers[member.id].tier)
+        for holder in credentials.principals(creds, now):
+            added, removed = reconcile(client, holder, rules)
+            report.acls_added += added
+            report.acls_removed += removed
+            current.add(holder)
     prefix = f"{settings.namespace}."
     for user in sorted(users | _principals_with_acls(client)):
         if user.startswith(prefix) and user not in current:
             drop_user(client, user)
-            report.removed.append(user.removeprefix(prefix))
+            if "." not in user.removeprefix(prefix):  # a member, not one of its retired certificates
+                report.removed.append(user.removeprefix(prefix))
     return report
+
+
+def drop_member(client: AdminClient, namespace: str, member: str) -> None:
+    """Revoke a member at once: its SCRAM user and every certificate principal it was issued."""
+    principal = credentials.principal(namespace, member)
+    for holder in sorted(p for p in _principals_with_acls(client) if p.startswith(f"{principal}.cert")):
+        reconcile(client, holder, set())
+    drop_user(client, principal)
 
 
 def _principals_with_acls(client: AdminClient) -> set[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from streams.kafka_io import ssl_context
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -29,11 +30,7 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     """The worker's SCRAM login for aiokafka (librdkafka clients use streams.kafka_io.client_config)."""
     if settings.kafka_security == "plaintext":
         return None
-    context = None
-    if settings.kafka_security == "sasl_ssl":
-        import ssl
-
-        context = ssl.create_default_context(cafile=str(settings.kafka_ca_file) if settings.kafka_ca_file else None)
+    context = ssl_context(settings) if settings.kafka_security == "sasl_ssl" else None
     return faust.SASLCredentials(username=settings.kafka_user, password=settings.kafka_secret(),
                                  mechanism="SCRAM-SHA-512", ssl_context=context)
 

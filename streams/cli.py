@@ -42,6 +42,7 @@ from streams.cliutil import settings as _settings
 from streams.constants import REQUEST_TIMEOUT_S
 from streams.core.formats import FORMATS, Limits, parse_submission
 from streams.core.normalize import normalize
+from streams.rotation import members_rotate
 from streams.sectors import ALL, NAMES_JA, SECTORS
 from streams.settings import ConfigError, Settings
 from streams.topics import Topics
@@ -57,6 +58,7 @@ cli.add_typer(members_cli, name="members")
 cli.add_typer(taxii_cli, name="taxii")
 cli.add_typer(export_cli, name="export")
 cli.add_typer(misp_cli, name="misp")
+members_cli.command("rotate")(members_rotate)
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]
 
 
@@ -243,7 +245,7 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
         raise _fail(f"no member {member_id!r}; `kizuna members` lists them", EXIT_UNUSABLE)
     registry.save(settings.members_file, registry.Registry(members=[m for m in known.members if m.id != member_id]))
     client = admin(settings)
-    access.drop_user(client, credentials.principal(settings.namespace, member_id))
+    access.drop_member(client, settings.namespace, member_id)
     credentials.withdraw(settings, member_id)
     client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=REQUEST_TIMEOUT_S)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
@@ -253,9 +255,26 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
 def members_sync(
     every: Annotated[float, typer.Option(help="Repeat every this many seconds (0: once), so standing changes take "
                                               "effect.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", help="Apply each change of the registry or of standing as it "
+                                                         "happens (about a second), until Ctrl-C.")] = False,
 ) -> None:
     """Make the broker match the registry and each member's standing: credentials, topics, ACLs."""
     settings = _settings()
+    if follow:
+        import threading
+
+        from streams import membersync
+
+        def synced(report: access.SyncReport, seconds: float) -> None:
+            out.print(f"{time.strftime('%H:%M:%S')} sync in {seconds:.2f} s: {len(report.issued)} credentials "
+                      f"issued, {len(report.removed)} removed; "
+                      f"ACL rules {report.acls_added} added, {report.acls_removed} removed")
+
+        try:
+            membersync.follow(settings, threading.Event(), synced)
+        except KeyboardInterrupt:
+            pass
+        return
     while True:
         _provision(settings)
         if not every:

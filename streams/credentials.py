@@ -1,4 +1,5 @@
-"""Credentials the hub issues to a member: its Kafka SCRAM login, its signing key, its API token.
+"""Credentials the hub issues to a member: its Kafka SCRAM login, its TLS client certificate, its
+signing key, its API token, and the CA certificate that proves the brokers are the hub's.
 
 `kizuna members add` (or `kizuna setup` for members already in the registry)
 writes one JSON file per member under var/secrets/members/<namespace>/, mode
@@ -12,11 +13,13 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from streams import pki
 from streams.core.signing import member_key
 from streams.settings import ConfigError, Settings, write_private
 
@@ -29,6 +32,17 @@ class Credentials(BaseModel):
     kafka_password: str
     signing_key: str  # hex
     token: str  # HTTP bearer token / basic-auth password (TAXII)
+    # TLS (None in files issued before the hub spoke TLS: `kizuna members rotate` reissues them).
+    ca_cert: str | None = None  # PEM: the CA that signs the brokers' (and TAXII server's) certificates
+    cert_bootstrap_servers: str | None = None  # the client-certificate listener, for stock tools
+    client_cert: str | None = None  # PEM chain, CN = kafka_user, OU = cert<cert_generation>
+    client_key: str | None = None  # PEM, PKCS#8
+    cert_generation: int = 0  # 1 for the first certificate, +1 per rotation
+    # After `kizuna members rotate`: the old token and certificate stay valid until `previous_until`
+    # (unix seconds); the old SCRAM password does not (Kafka keeps one credential per user).
+    previous_token_sha256: str | None = None
+    previous_cert_principal: str | None = None
+    previous_until: float = 0.0
 
     @property
     def key(self) -> bytes:
@@ -76,14 +90,43 @@ def _parse(file: Path, inode: int, mtime_ns: int, size: int) -> Credentials | No
         raise ConfigError(f"credentials file {file} is damaged: {exc.errors()[0]['msg']}") from None
 
 
-def issue(settings: Settings, member: str) -> Credentials:
-    """New credentials for `member`, written to the hub's copy (replacing any earlier ones)."""
-    creds = Credentials(
-        namespace=settings.namespace, member=member, bootstrap_servers=settings.bootstrap_servers,
-        kafka_user=principal(settings.namespace, member), kafka_password=secrets.token_urlsafe(24),
-        signing_key=member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
-        token=secrets.token_urlsafe(32),
-    )
+def cert_principal(creds: Credentials) -> str | None:
+    """The principal the broker gives the member's current client certificate (see streams.pki)."""
+    return f"{creds.kafka_user}.cert{creds.cert_generation}" if creds.client_cert else None
+
+
+def principals(creds: Credentials, now: float) -> list[str]:
+    """Every principal the member's rules are granted to now: its SCRAM user, its certificate's, and
+    the previous certificate's while the rotation overlap lasts."""
+    found = [creds.kafka_user, cert_principal(creds)]
+    if creds.previous_cert_principal and now < creds.previous_until:
+        found.append(creds.previous_cert_principal)
+    return [p for p in found if p]
+
+
+def issue(settings: Settings, member: str, previous: Credentials | None = None, overlap_s: float = 0.0) -> Credentials:
+    """New credentials for `member`, written to the hub's copy (replacing any earlier ones). The client
+    certificate is issued when this hub holds its CA's key (the local CA; not an operator's own CA).
+    Replacing `previous` (a rotation), its token and certificate stay valid `overlap_s` longer."""
+    user = principal(settings.namespace, member)
+    tls: dict[str, str | int] = {}
+    if settings.kafka_security == "sasl_ssl":
+        ca_file = settings.ca_file()
+        tls = {"ca_cert": ca_file.read_text(), "cert_bootstrap_servers": settings.cert_servers()}
+        if pki.can_issue(ca_file.parent):
+            generation = (previous.cert_generation if previous else 0) + 1
+            issued = pki.client_certificate(ca_file.parent, user, generation)
+            tls |= {"client_cert": issued.cert, "client_key": issued.key, "cert_generation": generation}
+    retiring: dict[str, str | float | None] = {}
+    if previous is not None and overlap_s > 0:
+        retiring = {"previous_token_sha256": hashlib.sha256(previous.token.encode()).hexdigest(),
+                    "previous_cert_principal": cert_principal(previous), "previous_until": time.time() + overlap_s}
+    creds = Credentials.model_validate({
+        "namespace": settings.namespace, "member": member, "bootstrap_servers": settings.bootstrap_servers,
+        "kafka_user": user, "kafka_password": secrets.token_urlsafe(24),
+        "signing_key": member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
+        "token": secrets.token_urlsafe(32), **tls, **retiring,
+    })
     write_private(path(settings, member), creds.model_dump_json(indent=2))
     return creds
 
@@ -97,5 +140,10 @@ def withdraw(settings: Settings, member: str) -> None:
 
 
 def token_matches(creds: Credentials, token: str) -> bool:
-    """Constant-time comparison of hashes, so neither length nor prefix leaks."""
-    return hmac.compare_digest(hashlib.sha256(creds.token.encode()).digest(), hashlib.sha256(token.encode()).digest())
+    """The current token, or the previous one during a rotation's overlap. Constant-time comparison of
+    hashes, so neither length nor prefix leaks."""
+    given = hashlib.sha256(token.encode()).digest()
+    if hmac.compare_digest(hashlib.sha256(creds.token.encode()).digest(), given):
+        return True
+    previous = bytes.fromhex(creds.previous_token_sha256) if creds.previous_token_sha256 else b""
+    return time.time() < creds.previous_until and hmac.compare_digest(previous, given)

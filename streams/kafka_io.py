@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,22 +29,29 @@ LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]  # list_offsets: e
 
 def client_config(settings: Settings, member: str | None = None) -> dict[str, Any]:
     """librdkafka settings to reach the brokers as this process (`member=None`) or as a member,
-    with the credentials the hub issued to it. Every client is built from this. librdkafka's own log
-    lines (a broker down, a login refused) go to the `librdkafka` Python logger, not raw to stderr."""
+    with the credentials the hub issued to it. Every client is built from this: SCRAM over TLS,
+    the broker's certificate checked against the hub's CA (and its name against the address).
+    librdkafka's own log lines (a broker down, a login refused) go to the `librdkafka` Python
+    logger, not raw to stderr."""
     config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
     if settings.kafka_security == "plaintext":
         return config
+    ca_pem = None
     if member is None:
         user, password = settings.kafka_user, settings.kafka_secret()
     else:
         from streams import credentials
 
         creds = credentials.load(settings, member)
-        user, password = creds.kafka_user, creds.kafka_password
+        user, password, ca_pem = creds.kafka_user, creds.kafka_password, creds.ca_cert
     config.update({"security.protocol": settings.kafka_security.upper(), "sasl.mechanism": "SCRAM-SHA-512",
                    "sasl.username": user, "sasl.password": password})
-    if settings.kafka_ca_file is not None:
-        config["ssl.ca.location"] = str(settings.kafka_ca_file)
+    if settings.kafka_security == "sasl_ssl":
+        config["ssl.endpoint.identification.algorithm"] = "https"
+        if ca_pem is not None and settings.kafka_ca_file is None:
+            config["ssl.ca.pem"] = ca_pem  # a member's machine: the CA came in its credentials file
+        else:
+            config["ssl.ca.location"] = str(settings.ca_file())
     return config
 
 
@@ -49,6 +59,11 @@ def where(msg: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a message a consumer delivered: set on every one, though the
     client's type hints make each optional."""
     return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """TLS context of the Python (aiokafka) clients: the hub's CA, host names checked."""
+    return ssl.create_default_context(cafile=str(settings.ca_file()))
 
 
 class DeliveryFailed(RuntimeError):
@@ -134,6 +149,48 @@ def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str]
 _PASSING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
             KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
             KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC}
+
+
+def transient(exc: KafkaException) -> bool:
+    """A broker away or electing a leader (patience cures it), not a refusal (credentials, ACLs, config)."""
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    return error is not None and (error.code() in _PASSING or error.retriable())
+
+
+class Outage:
+    """How a long-running process (member sync, SIEM export --follow, TAXII materialiser) waits out a
+    broker that is away: retries with exponential backoff (capped, jittered), one log line when the
+    outage starts and one when it ends, and `kizuna_broker_waiting{process}` = 1 meanwhile."""
+
+    def __init__(self, process: str, log: logging.Logger, first_s: float = 0.5, most_s: float = 15.0) -> None:
+        from streams.metrics import BROKER_OUTAGES, BROKER_WAITING
+
+        self.process, self.log, self.first_s, self.most_s = process, log, first_s, most_s
+        self._gauge, self._count = BROKER_WAITING.labels(process), BROKER_OUTAGES.labels(process)
+        self._gauge.set(0)
+        self.since: float | None = None
+        self._tries = 0
+
+    def wait(self, exc: Exception, stop: threading.Event | None = None) -> None:
+        """Called after a transient failure: logs if this starts an outage, then sleeps the backoff."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self._gauge.set(1)
+            self._count.inc()
+            self.log.warning("%s: Kafka unavailable (%s); retrying with backoff until it is back", self.process, exc)
+        delay = min(self.most_s, self.first_s * 2 ** self._tries) * random.uniform(0.8, 1.2)
+        self._tries += 1
+        if stop is not None:
+            stop.wait(delay)
+        else:
+            time.sleep(delay)
+
+    def ok(self) -> None:
+        """Called after a success: ends the outage, if there was one."""
+        if self.since is not None:
+            self.log.warning("%s: Kafka is back after %.1f s", self.process, time.monotonic() - self.since)
+            self.since, self._tries = None, 0
+            self._gauge.set(0)
 
 
 def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float = 120.0) -> tuple[int, int]:

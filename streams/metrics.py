@@ -58,6 +58,10 @@ LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds",
                     "When consumer lag was last read from the brokers")
 
 # For connectors (the TAXII server): endpoint is the route template, never a path with ids in it.
+BROKER_WAITING = Gauge("kizuna_broker_waiting",
+                       "1 while this process waits out a Kafka outage (retrying with backoff), else 0", ["process"])
+BROKER_OUTAGES = Counter("kizuna_broker_outages_total", "Kafka outages this process waited out or is waiting out",
+                         ["process"])
 TAXII_REQUESTS = Counter("kizuna_taxii_requests_total", "TAXII requests answered", ["endpoint", "status"])
 TAXII_SECONDS = Histogram("kizuna_taxii_request_seconds", "TAXII request handling time", ["endpoint"],
                           buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

@@ -34,16 +34,24 @@ class Settings(BaseSettings):
         description="Prefix of every topic and consumer group; tests use their own.",
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
-    kafka_security: Literal["sasl_plaintext", "sasl_ssl", "plaintext"] = Field(
-        "sasl_plaintext",
-        description="How clients reach Kafka: SASL/SCRAM (over TLS with sasl_ssl), or plaintext for a broker without "
-                    "auth.")
+    kafka_security: Literal["sasl_ssl", "sasl_plaintext", "plaintext"] = Field(
+        "sasl_ssl", description="How clients reach Kafka: SCRAM over TLS (the default, and the only SCRAM listener "
+                                "the local broker has); sasl_plaintext and plaintext only for a broker of your own "
+                                "without TLS.")
     kafka_user: str = Field("admin", pattern=r"^[A-Za-z0-9._-]{1,100}$",
                             description="This process's SCRAM user: admin for setup, <namespace>-hub for workers.")
     kafka_password: SecretStr | None = Field(
         None, description="Password of kafka_user. Defaults to var/secrets/kafka/<user>.password (written by the "
                           "local setup).")
-    kafka_ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (sasl_ssl).")
+    kafka_ca_file: Path | None = Field(
+        None, description="CA certificate(s) that sign the brokers' certificates, PEM. "
+                          "Default: the local CA, var/secrets/tls/ca.crt (made by deploy/kafka/kafka.sh).")
+    kafka_cert_port: int = Field(9094, ge=1, le=65535, description="Port of the local broker's TLS client-certificate "
+                                                                 "listener (deploy/kafka/kafka.sh reads it too).")
+    cert_bootstrap_servers: str | None = Field(
+        None, description="The brokers' TLS client-certificate listener, host:port[,...], written into members' "
+                          "credentials for stock tools (kcat, rsyslog) that cannot do SCRAM. "
+                          "Default: the bootstrap hosts with kafka_cert_port.")
     credentials_file: Path | None = Field(
         None, description="A member's credentials file issued by `kizuna members add`, on the member's own machine.")
     var_dir: Path = Field(ROOT / "var", description="Local state: broker data, merge state, secrets.")
@@ -95,9 +103,11 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the Faust worker's own web server.")
     log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level.")
 
-    @field_validator("bootstrap_servers")
+    @field_validator("bootstrap_servers", "cert_bootstrap_servers")
     @classmethod
-    def _servers(cls, value: str) -> str:
+    def _servers(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         for server in value.split(","):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
@@ -126,6 +136,21 @@ class Settings(BaseSettings):
         except FileNotFoundError:
             raise ConfigError(f"no password for Kafka user {self.kafka_user!r}: set KIZUNA_KAFKA_PASSWORD "
                               f"or create {path} (`make kafka` does for the local admin)") from None
+
+    def cert_servers(self) -> str:
+        """Where stock tools log in with a client certificate."""
+        if self.cert_bootstrap_servers:
+            return self.cert_bootstrap_servers
+        hosts = dict.fromkeys(s.strip().rpartition(":")[0] for s in self.bootstrap_servers.split(","))
+        return ",".join(f"{host}:{self.kafka_cert_port}" for host in hosts)
+
+    def ca_file(self) -> Path:
+        """The CA the brokers' certificates are checked against: the setting, else the local CA."""
+        path = self.kafka_ca_file or self.secrets_dir / "tls" / "ca.crt"
+        if not path.is_file():
+            raise ConfigError(f"no CA certificate at {path}: set KIZUNA_KAFKA_CA_FILE to the CA that signed the "
+                              f"brokers' certificates, or start the local broker (`make kafka`), which creates it")
+        return path
 
     @property
     def warninglist_cache(self) -> Path:

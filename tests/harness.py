@@ -141,7 +141,7 @@ def namespace_env(hub: Settings, workdir: Path, **settings: str) -> dict[str, st
            "KIZUNA_WEB_PORT": str(free_port()), "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY,
            "KIZUNA_VAR_DIR": str(workdir), "KIZUNA_LOG_LEVEL": "info", "KIZUNA_KAFKA_USER": principal,
            "KIZUNA_KAFKA_PASSWORD": password, "KIZUNA_MEMBERS_FILE": str(hub.members_file),
-           "KIZUNA_WARNINGLISTS": "false"}
+           "KIZUNA_WARNINGLISTS": "false", "KIZUNA_KAFKA_CA_FILE": str(hub.ca_file())}
     env.update({f"KIZUNA_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -157,7 +157,8 @@ def open_namespace(namespace: str, workdir: Path, partitions: int, members_file:
     """A namespace as `kizuna setup` makes it: topics, the hub's login, members' credentials and ACLs.
     The settings returned are the broker admin's, with this namespace's secrets under `workdir`."""
     settings = Settings(namespace=namespace, partitions=partitions, var_dir=workdir, pseudonym_key=PSEUDONYM_KEY,
-                        members_file=members_file, kafka_password=get_settings().kafka_secret())
+                        members_file=members_file, kafka_password=get_settings().kafka_secret(),
+                        kafka_ca_file=get_settings().ca_file())
     registry = members.load(members_file)
     create_topics(settings, Topics(namespace).plan(settings, [m.id for m in registry.members]))
     client = admin(settings)
@@ -172,7 +173,7 @@ def drop_namespace(settings: Settings) -> None:
     ids = [m.id for m in members.load(settings.members_file).members]
     client.delete_topics([spec.name for spec in Topics(settings.namespace).plan(settings, ids)], request_timeout=30)
     for member in ids:
-        access.drop_user(client, credentials.principal(settings.namespace, member))
+        access.drop_member(client, settings.namespace, member)
     access.drop_user(client, credentials.hub_principal(settings.namespace))
 
 

@@ -7,8 +7,10 @@ needs escaping; every value goes into the extension, escaped as the CEF specific
 from __future__ import annotations
 
 import socket
+import ssl
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
 
 from connectors.siem.indicator import Indicator
 from connectors.siem.settings import syslog_address
@@ -74,18 +76,29 @@ class SyslogFailed(OSError):
 
 
 class SyslogSender:
-    """Sends RFC 5424 messages to one receiver; TCP connects on first use and again after a failure."""
+    """Sends RFC 5424 messages to one receiver; TCP and TLS connect on first use and again after a failure.
+    Over TLS (RFC 5425) the receiver's certificate is checked against `ca_file` (else the system's CAs)
+    and its name against the host of the URL; framing is octet counting, as over TCP."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, ca_file: Path | None = None) -> None:
         self.url = url
         self.transport, host, port = syslog_address(url)
         self._address, self._timeout = (host, port), timeout_s
+        self._tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) \
+            if self.transport == "tls" else None
         self._sock: socket.socket | None = None
 
     def _connected(self) -> socket.socket:
         if self._sock is None:
-            if self.transport == "tcp":
-                self._sock = socket.create_connection(self._address, timeout=self._timeout)
+            if self.transport in ("tcp", "tls"):
+                sock = socket.create_connection(self._address, timeout=self._timeout)
+                if self._tls is not None:
+                    try:
+                        sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
+                    except OSError:
+                        sock.close()
+                        raise
+                self._sock = sock
             else:
                 family, kind, proto, _, address = socket.getaddrinfo(*self._address, type=socket.SOCK_DGRAM)[0]
                 self._sock = socket.socket(family, kind, proto)
@@ -97,7 +110,7 @@ class SyslogSender:
         """Hand every message to the network, or raise SyslogFailed (nothing counts as sent then)."""
         try:
             sock = self._connected()
-            if self.transport == "tcp":
+            if self.transport in ("tcp", "tls"):
                 sock.sendall(b"".join(b"%d %s" % (len(m), m) for m in messages))
                 return
             for message in messages:
@@ -108,7 +121,8 @@ class SyslogSender:
             self.close()
             if isinstance(exc, SyslogFailed):
                 raise
-            raise SyslogFailed(f"syslog receiver {self.url}: {exc.strerror or exc}") from None
+            reason = getattr(exc, "reason", None) or exc.strerror or exc  # an SSLError's reason names the check
+            raise SyslogFailed(f"syslog receiver {self.url}: {reason}") from None
 
     def close(self) -> None:
         if self._sock is not None:

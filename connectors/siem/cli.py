@@ -129,11 +129,11 @@ def export_ecs(
 def export_cef(
     member: Member = None,
     follow: Follow = False,
-    syslog: Annotated[Optional[str],
-                      typer.Option(help="Receiver, tcp://host:port or udp://host:port (default KIZUNA_SIEM_SYSLOG); "
-                                        "none: CEF lines on standard output.")] = None,
+    syslog: Annotated[Optional[str], typer.Option(help="Receiver, tls://host:port (RFC 5425), tcp://host:port or "
+                                                       "udp://host:port (default KIZUNA_SIEM_SYSLOG); "
+                                                       "none: CEF lines on standard output.")] = None,
 ) -> None:
-    """ArcSight CEF events, one per indicator, in RFC 5424 syslog messages over TCP or UDP."""
+    """ArcSight CEF events, one per indicator, in RFC 5424 syslog messages over TLS, TCP or UDP."""
     from connectors.siem.cef import SyslogSender
     from connectors.siem.settings import syslog_address
     from connectors.siem.stream import CefOutput
@@ -145,7 +145,7 @@ def export_cef(
             syslog_address(receiver)
         except ValueError as exc:
             raise ui.fail(f"--syslog: {exc}") from None
-    sender = SyslogSender(receiver, siem.syslog_timeout_s) if receiver else None
+    sender = SyslogSender(receiver, siem.syslog_timeout_s, siem.syslog_ca_file) if receiver else None
     output = CefOutput(sender, siem.syslog_hostname, siem.syslog_facility, follow)
     _run(settings, siem, member, output, follow,
          lambda tally: f"cef: {tally.written} events {'sent to ' + receiver if receiver else 'written'}")

@@ -23,9 +23,11 @@ class SiemSettings(BaseSettings):
                                                  "given.")
     out_dir: Path | None = Field(None, description="Where ECS files and blocklists are written. Default: "
                                                    "<KIZUNA_VAR_DIR>/siem/<member>.")
-    syslog: str | None = Field(None, description="Syslog receiver of the CEF output, tcp://host:port or "
-                                                 "udp://host:port; "
+    syslog: str | None = Field(None, description="Syslog receiver of the CEF output, tls://host:port (RFC 5425), "
+                                                 "tcp://host:port or udp://host:port; "
                                                  "unset: CEF lines go to standard output.")
+    syslog_ca_file: Path | None = Field(None, description="CA certificate(s) the tls:// receiver's certificate is "
+                                                          "checked against, PEM. Default: the system's CAs.")
     syslog_hostname: str = Field(default_factory=socket.gethostname, pattern=r"^[!-~]{1,255}$",
                                  description="HOSTNAME field of the RFC 5424 header (printable ASCII, no spaces).")
     syslog_facility: int = Field(16, ge=0, le=23, description="Syslog facility number (16: local0).")
@@ -57,11 +59,12 @@ class SiemSettings(BaseSettings):
 
 
 def syslog_address(url: str) -> tuple[str, str, int]:
-    """'tcp://host:port' or 'udp://host:port' -> (transport, host, port); ValueError says what is wrong."""
+    """'tls://host:port', 'tcp://host:port' or 'udp://host:port' -> (transport, host, port); ValueError says
+    what is wrong."""
     transport, sep, rest = url.partition("://")
     host, _, port = rest.rpartition(":")
-    if not sep or transport not in ("tcp", "udp") or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected tcp://host:port or udp://host:port, got {url!r}")
+    if not sep or transport not in ("tls", "tcp", "udp") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected tls://host:port, tcp://host:port or udp://host:port, got {url!r}")
     return transport, host.strip("[]"), int(port)
 
 

@@ -16,6 +16,7 @@ gains are read from their start, what only a lost topic gave leaves the output.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -34,12 +35,13 @@ from connectors.siem.blocklist import Blocklist, write_atomically
 from connectors.siem.indicator import BadRecord, Current, Indicator, from_record
 from connectors.siem.settings import SiemSettings
 from streams import access, kafka_io
-from streams.kafka_io import client_config
+from streams.kafka_io import Outage, client_config, transient
 from streams.settings import Settings
 from streams.topics import Topics
 
 Clock = Callable[[], datetime]
 SHOWN_PROBLEMS = 20  # unreadable records named one by one; past that only counted
+log = logging.getLogger("kizuna.siem")
 NO_ANSWER_S = 30.0  # a one-shot read that gets neither a record nor the end for this long gives up
 
 
@@ -225,6 +227,7 @@ class Export:
         names = Topics(hub.namespace)
         self.group = names.member_group_prefix(member) + f"siem-{output.name}"
         self._own = {names.member_rejected(member), names.member_audit(member)}  # not STIX: rejections, audit rows
+        self.outage = Outage(f"siem-export-{output.name}", log)
 
     def topics(self) -> list[str]:
         """The share, contrib and inbox topics the member may read now."""
@@ -239,14 +242,15 @@ class Export:
         except KafkaException as exc:
             raise ExportFailed(f"Kafka client: {exc}") from None
         try:
-            partitions = self._partitions(consumer, self.topics())
-            # Counted before assigning: once a partition is being fetched, each query waits its turn.
-            total = self._to_read(consumer, partitions) if self.on_progress and not self.follow else None
-            assigned = self._assign(consumer, partitions)
             if self.follow:
-                self._follow(consumer, assigned, stop)
+                assigned = self._start_following(consumer, stop)
+                if assigned is not None:
+                    self._follow(consumer, assigned, stop)
             else:
-                self._once(consumer, assigned, total, stop)
+                partitions = self._partitions(consumer, self.topics())
+                # Counted before assigning: once a partition is being fetched, each query waits its turn.
+                total = self._to_read(consumer, partitions) if self.on_progress else None
+                self._once(consumer, self._assign(consumer, partitions), total, stop)
         except KafkaException as exc:
             reason = exc.args[0].str() if exc.args else exc
             raise ExportFailed(f"Kafka at {self.hub.bootstrap_servers}: {reason}") from None
@@ -254,6 +258,19 @@ class Export:
             consumer.close()
             self.output.close()
         return self.tally
+
+    def _start_following(self, consumer: Consumer, stop: threading.Event) -> set[tuple[str, int]] | None:
+        """Assign the member's partitions, waiting out a broker that is away; None if stopped meanwhile."""
+        while not stop.is_set():
+            try:
+                assigned = self._assign(consumer, self._partitions(consumer, self.topics()))
+                self.outage.ok()
+                return assigned
+            except KafkaException as exc:
+                if not transient(exc):
+                    raise
+                self.outage.wait(exc, stop)
+        return None
 
     def _partitions(self, consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
         found = consumer.list_topics(timeout=15).topics
@@ -349,23 +366,40 @@ class Export:
                     assigned = self._lose(consumer, assigned, {topic})  # access withdrawn before we looked
                     unfinished = {tp for tp in unfinished if tp[0] != topic}
                     offsets = {tp: o for tp, o in offsets.items() if tp[0] != topic}
+                elif error is not None and transient(KafkaException(error)):
+                    self.outage.wait(KafkaException(error), stop)  # librdkafka reconnects by itself meanwhile
                 elif error is not None:
                     raise KafkaException(error)
                 else:
                     self._take(msg, now)
                     offsets[(topic, partition)] = offset + 1
+            if self.outage.since is not None and self._answers(consumer):
+                self.outage.ok()
             if self.on_progress and messages:
                 self.on_progress(self.tally.records, None)
             if self.output.needs_history and unfinished:
                 continue
             self._write()
-            if offsets:
-                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
-                offsets.clear()
-            if time.monotonic() - access_checked > self.siem.access_check_s:
-                assigned, gained = self._reassign(consumer, assigned)
-                unfinished |= gained
-                access_checked = time.monotonic()
+            try:
+                if offsets:
+                    consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                    asynchronous=False)
+                    offsets.clear()
+                if time.monotonic() - access_checked > self.siem.access_check_s:
+                    assigned, gained = self._reassign(consumer, assigned)
+                    unfinished |= gained
+                    access_checked = time.monotonic()
+            except KafkaException as exc:  # committed or re-checked on the next round, once Kafka answers
+                if not transient(exc):
+                    raise
+                self.outage.wait(exc, stop)
+
+    def _answers(self, consumer: Consumer) -> bool:
+        try:
+            consumer.list_topics(timeout=5)
+            return True
+        except KafkaException:
+            return False
 
     def _reassign(self, consumer: Consumer, assigned: set[tuple[str, int]]) -> tuple[set[tuple[str, int]],
                                                                                      set[tuple[str, int]]]:

@@ -60,22 +60,27 @@ def serve(
     from aiohttp import web
 
     from connectors.taxii.materialize import Follower
-    from connectors.taxii.server import build_app
+    from connectors.taxii.server import build_app, tls_context
     from streams import metrics
 
     settings, taxii = _configured(as_hub=True)
     _log_to_stderr()
     host, port = host or taxii.host, port or taxii.port
+    try:
+        context = tls_context(settings, taxii)
+    except ConfigError as exc:
+        raise ui.fail(str(exc)) from None
     store = _store(settings, taxii)
     follower = Follower(settings, taxii.store_location(settings)) if materialize else None
     if follower is not None:
         follower.start()
     metrics.serve(taxii.metrics_port)
-    ui.say(ui.err, "", f"TAXII 2.1 server on http://{host}:{port}/taxii2/ ({store.dialect} store"
-           f"{', materialising the topics' if follower else ''}"
+    ui.say(ui.err, "", f"TAXII 2.1 server on {'https' if context else 'http'}://{host}:{port}/taxii2/ "
+           f"({store.dialect} store{', materialising the topics' if follower else ''}"
            f"{f'; metrics on :{taxii.metrics_port}/metrics' if taxii.metrics_port else ''})")
     try:
-        web.run_app(build_app(settings, taxii, store), host=host, port=port, print=None, access_log=None)
+        web.run_app(build_app(settings, taxii, store), host=host, port=port, ssl_context=context, print=None,
+                    access_log=None)
     except OSError as exc:
         raise ui.fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
@@ -90,11 +95,15 @@ def materialize(
     follow: Annotated[bool, typer.Option("--follow", help="Keep going as records arrive, until Ctrl-C.")] = False,
 ) -> None:
     """Copy the share, contrib and inbox topics into the TAXII store, up to their current end."""
-    from connectors.taxii.materialize import Materializer
+    import threading
+
+    from connectors.taxii.materialize import Materializer, keep_following
 
     settings, taxii = _configured(as_hub=True)
     store = _store(settings, taxii)
     materializer = Materializer(settings, store)
+    if follow:
+        _log_to_stderr()  # a broker outage is waited out, and said so once
     try:
         with _spinner() as progress:
             task = progress.add_task("reading the topics")
@@ -102,7 +111,11 @@ def materialize(
             def shown(done: materialize_.Progress) -> None:
                 progress.update(task, description=f"{done.read:,} records read, {done.inserted:,} new versions stored")
 
-            done = materializer.run(follow=follow, on_batch=shown)
+            if follow:
+                done = keep_following(settings, store, threading.Event(), on_batch=shown,
+                                      progress=materializer.progress)
+            else:
+                done = materializer.run(on_batch=shown)
     except KeyboardInterrupt:
         done = materializer.progress
     finally:

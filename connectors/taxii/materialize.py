@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from connectors.taxii.store import ObjectStore
 from streams import kafka_io, members
-from streams.kafka_io import client_config
+from streams.kafka_io import Outage, client_config, transient
 from streams.sectors import ALL, SECTORS
 from streams.settings import Settings
 from streams.topics import SECTOR_TOPIC_LEVELS, Topics
@@ -139,25 +139,47 @@ class Materializer:
             log.warning("record in %s is not a STIX object the store can serve (%s); skipped", where[index], reason)
 
 
-class Follower(threading.Thread):
-    """The materialiser in the background of `kizuna taxii serve`: retries after Kafka errors."""
+def keep_following(settings: Settings, store: ObjectStore, stop: threading.Event,
+                   on_batch: Callable[[Progress], None] | None = None, retry_s: float = 5.0,
+                   progress: Progress | None = None) -> Progress:
+    """Follow the topics into the store until `stop`, never ending on an error: a broker outage is
+    waited out (streams.kafka_io.Outage), anything else is logged and retried after `retry_s`.
+    Counts accumulate in `progress` across the restarts."""
+    outage, done = Outage("taxii-materialize", log), progress or Progress()
 
-    def __init__(self, settings: Settings, store_url: str, retry_s: float = 5.0) -> None:
+    def progressed(progress: Progress) -> None:
+        outage.ok()
+        if on_batch is not None:
+            on_batch(progress)
+
+    while not stop.is_set():
+        materializer = Materializer(settings, store)
+        materializer.progress = done
+        try:
+            materializer.run(follow=True, stop=stop, on_batch=progressed)
+        except KafkaException as exc:
+            if transient(exc):
+                outage.wait(exc, stop)
+            else:
+                log.error("materialising the TAXII store stopped: Kafka: %s; retrying in %.0f s", exc, retry_s)
+                stop.wait(retry_s)
+        except Exception:  # noqa: BLE001 - the server keeps answering from the store it has
+            log.exception("materialising the TAXII store failed; retrying in %.0f s", retry_s)
+            stop.wait(retry_s)
+    return done
+
+
+class Follower(threading.Thread):
+    """The materialiser in the background of `kizuna taxii serve`."""
+
+    def __init__(self, settings: Settings, store_url: str) -> None:
         super().__init__(name="taxii-materialize", daemon=True)
-        self.settings, self.store_url, self.retry_s = settings, store_url, retry_s
+        self.settings, self.store_url = settings, store_url
         self.stop = threading.Event()
 
     def run(self) -> None:
         store = ObjectStore(self.store_url)  # its own connection, in this thread
         try:
-            while not self.stop.is_set():
-                try:
-                    Materializer(self.settings, store).run(follow=True, stop=self.stop)
-                except KafkaException as exc:
-                    log.error("materialising the TAXII store stopped: Kafka: %s; retrying in %.0f s", exc, self.retry_s)
-                    self.stop.wait(self.retry_s)
-                except Exception:  # noqa: BLE001 - the server keeps answering from the store it has
-                    log.exception("materialising the TAXII store failed; retrying in %.0f s", self.retry_s)
-                    self.stop.wait(self.retry_s)
+            keep_following(self.settings, store, self.stop)
         finally:
             store.close()

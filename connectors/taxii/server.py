@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import ssl
 import time
 import uuid
 from dataclasses import replace
@@ -33,7 +34,7 @@ from connectors.taxii.store import (
     format_timestamp,
     parse_timestamp,
 )
-from streams import access, intake
+from streams import access, intake, pki
 from streams.core.formats import Limits, parse_submission
 from streams.core.normalize import normalize
 from streams.kafka_io import DeliveryFailed
@@ -140,6 +141,8 @@ async def taxii_middleware(request: web.Request, handler: Any) -> web.StreamResp
     endpoint = resource.canonical if resource is not None else "unmatched"  # a template: no ids in labels
     started = time.monotonic()
     try:
+        if not request.secure and not ctx.taxii.plain_http_ok():
+            raise TaxiiError(403, "HTTPS required", "credentials are not accepted over plain HTTP; use https://")
         if not _accepts_taxii(request.headers.get("Accept", TAXII_MEDIA)):
             raise TaxiiError(406, "Not acceptable", f"this server answers {TAXII_MEDIA}")
         request[_MEMBER] = await _authenticate(request, ctx)
@@ -395,6 +398,34 @@ async def status(request: web.Request) -> web.Response:
     if found is None:
         raise TaxiiError(404, "No such status", "status resources are kept for the member that made the request")
     return _taxii_json(found)
+
+
+def tls_context(settings: Settings, taxii: TaxiiSettings) -> ssl.SSLContext | None:
+    """The server's TLS context: the operator's certificate, else one from the hub's local CA
+    (made once under var/secrets/tls/); None when TLS is off, which needs an explicit reason."""
+    if not taxii.tls:
+        if not taxii.plain_http_ok():
+            raise ConfigError("KIZUNA_TAXII_TLS=false serves plain HTTP: put a TLS proxy in front and set "
+                              "KIZUNA_TAXII_PUBLIC_URL=https://..., "
+                              "or set KIZUNA_TAXII_ALLOW_PLAIN_HTTP=true (development)")
+        return None
+    if taxii.tls_cert_file is not None and taxii.tls_key_file is not None:
+        chain, key = taxii.tls_cert_file, taxii.tls_key_file
+    else:
+        ca_dir = settings.ca_file().parent
+        if not pki.can_issue(ca_dir):
+            raise ConfigError("no TAXII server certificate: set KIZUNA_TAXII_TLS_CERT_FILE and "
+                              f"KIZUNA_TAXII_TLS_KEY_FILE (the hub's CA key is not in {ca_dir}, so it cannot "
+                              "issue one)")
+        chain, key = pki.server_certificate(ca_dir, settings.secrets_dir / "tls", "taxii",
+                                            list(dict.fromkeys([taxii.host, "localhost", "127.0.0.1"])))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(chain, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TAXII TLS certificate {chain} / key {key}: {exc}") from None
+    return context
 
 
 def build_app(settings: Settings, taxii: TaxiiSettings, store: ObjectStore) -> web.Application:

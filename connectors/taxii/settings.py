@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.settings import Settings, validated
@@ -19,6 +19,16 @@ class TaxiiSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the TAXII server listens on.")
     port: int = Field(9470, ge=1, le=65535, description="Port the TAXII server listens on.")
+    tls: bool = Field(True, description="Serve HTTPS (the default). false only behind a TLS-terminating proxy "
+                                        "(then set public_url to its https:// URL) or for development.")
+    tls_cert_file: Path | None = Field(
+        None, description="The server's certificate chain, PEM (an operator's own). "
+                          "Default: a certificate from the hub's local CA, var/secrets/tls/taxii.crt, for host and "
+                          "localhost.")
+    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file, PEM.")
+    allow_plain_http: bool = Field(
+        False, description="Development only: accept members' credentials over plain HTTP "
+                           "(they cross the network in clear).")
     public_url: str | None = Field(
         None,
         description="Base URL clients use to reach the server (behind a proxy); default: taken from each request.")
@@ -56,6 +66,16 @@ class TaxiiSettings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> TaxiiSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither (the local CA's certificate)")
+        return self
+
+    def plain_http_ok(self) -> bool:
+        """Whether credentials may arrive over plain HTTP: TLS ends at a proxy in front, or development."""
+        return self.allow_plain_http or (self.public_url or "").startswith("https://")
 
     def store_location(self, hub: Settings) -> str:
         """The store URL, the default one under the hub's var directory."""

@@ -2,8 +2,11 @@
 # One node of the docker-compose Kafka cluster (apache/kafka image): broker and KRaft controller.
 # Renders server.properties from the environment, formats the data directory once (with the
 # admin's SCRAM credential, which must exist before any client can log in), then runs Kafka.
-# Clients and brokers use SASL/SCRAM-SHA-512; the controller listener uses SASL/PLAIN (KRaft
-# controllers cannot use SCRAM: its credentials live in the metadata they serve).
+# Every listener is TLS, with the certificates `make compose-tls` made (docker secrets: the CA and a
+# keystore valid for kafka-1..3): clients and brokers use SASL/SCRAM-SHA-512 over TLS on :9092, members'
+# stock tools TLS client certificates on :9094 (as deploy/kafka/server.properties.in explains), and the
+# controllers SASL/PLAIN over TLS on :9093 (KRaft controllers cannot use SCRAM: its credentials live in
+# the metadata they serve).
 set -euo pipefail
 : "${KAFKA_NODE_ID:?}" "${KAFKA_CLUSTER_ID:?}" "${KAFKA_VOTERS:?}"
 admin_password=$(cat /run/secrets/kafka-admin-password)
@@ -14,14 +17,22 @@ cat >"$config" <<PROPERTIES
 process.roles=broker,controller
 node.id=${KAFKA_NODE_ID}
 controller.quorum.voters=${KAFKA_VOTERS}
-listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093
-advertised.listeners=SASL_PLAINTEXT://kafka-${KAFKA_NODE_ID}:9092
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
-inter.broker.listener.name=SASL_PLAINTEXT
+listeners=CLIENT://:9092,CERT://:9094,CONTROLLER://:9093
+advertised.listeners=CLIENT://kafka-${KAFKA_NODE_ID}:9092,CERT://kafka-${KAFKA_NODE_ID}:9094
+listener.security.protocol.map=CLIENT:SASL_SSL,CERT:SSL,CONTROLLER:SASL_SSL
+inter.broker.listener.name=CLIENT
 controller.listener.names=CONTROLLER
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${admin_password}";
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${admin_password}";
+ssl.keystore.type=PEM
+ssl.keystore.location=/run/secrets/kafka-keystore
+ssl.truststore.type=PEM
+ssl.truststore.location=/run/secrets/ca.crt
+ssl.endpoint.identification.algorithm=https
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+listener.name.cert.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9][a-z0-9.-]*),OU=(cert[0-9]+)$/$1.$2/,DEFAULT
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${controller_password}" user_controller="${controller_password}";

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in one run against the real local broker, side by side.
+"""`make bench`: every benchmark in one run against the real local broker, side by side; the pipeline
+also on the local 3-broker cluster when `make cluster` is up.
 
 Prints a table and writes var/bench/results.json. Ratios are computed from
 figures measured in this same run (the machine is noisy; compare within a run).
@@ -10,6 +11,9 @@ import argparse
 import json
 import os
 import platform
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +67,9 @@ def main() -> None:
         measured("ceiling", run_ceiling(client, n))
         for workers in (1, 2):
             measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
+        cluster = on_cluster(n)
+        if cluster is not None:
+            measured("pipeline_cluster_2w", cluster)
         for rate in (1000, 5000):
             measured(f"latency_{rate}", run_latency(rate, seconds, work / f"l{rate}"))
         capacity = results["pipeline_2w"]["indicators_per_s"]
@@ -80,6 +87,25 @@ def main() -> None:
     console.print(f"results: {out}")
 
 
+def on_cluster(n: int) -> dict[str, Any] | None:
+    """The 2-worker pipeline on the local 3-broker cluster (`make cluster`: replication 3, min ISR 2,
+    acks=all), beside the single broker in the same run; None when the cluster is not up."""
+    env_file = get_settings().var_dir / "cluster" / "cluster.env"
+    if not env_file.exists():
+        return None
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line and line[0] != "#")
+    host, _, port = env["KIZUNA_BOOTSTRAP_SERVERS"].split(",")[0].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return None
+    done = subprocess.run([sys.executable, "-m", "tests.bench.pipeline", "--n", str(n), "--workers", "2"],
+                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"pipeline on the cluster failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout[done.stdout.index("{"):])
+
+
 def report(console: Console, results: dict[str, Any]) -> None:
     best = max(results["pipeline_1w"]["indicators_per_s"], results["pipeline_2w"]["indicators_per_s"])
     ceiling = results["ceiling"]["end_to_end_rps"]
@@ -94,6 +120,10 @@ def report(console: Console, results: dict[str, Any]) -> None:
         row(f"pipeline, {workers} worker(s), {p['indicators']:,} indicators", f"{p['indicators_per_s']:,.0f} ind/s"
             + ("" if p["complete"] else " INCOMPLETE"), f"≥ {TARGETS['pipeline_per_s']:,}",
             p["complete"] and p["indicators_per_s"] >= TARGETS["pipeline_per_s"])
+    if "pipeline_cluster_2w" in results:
+        p = results["pipeline_cluster_2w"]
+        row(f"pipeline, 2 workers, 3-broker cluster (replication 3, min ISR 2), {p['indicators']:,} indicators",
+            f"{p['indicators_per_s']:,.0f} ind/s" + ("" if p["complete"] else " INCOMPLETE"), "", None)
     row("pipeline / ceiling", f"{best / ceiling:.1%}", f"≥ {TARGETS['ceiling_share']:.0%}",
         best / ceiling >= TARGETS["ceiling_share"])
     for rate in (1000, 5000):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 
 import pycef
@@ -12,6 +13,7 @@ from syslog_rfc5424_parser import SyslogMessage
 
 from connectors.siem import cef
 from connectors.siem.settings import syslog_address
+from streams import pki
 from streams.tlp import TLP
 from tests.connectors.fixtures.siem_records import NOW, indicator
 
@@ -83,13 +85,20 @@ def test_rfc5424_message():
     assert parsed(message.msg)["dhost"] == "evil.example"
 
 
-def _tcp_receiver(expected: int) -> tuple[int, list[bytes], threading.Thread]:
-    """A syslog receiver that reads octet-counted frames (RFC 6587) until it has `expected` messages."""
+def _tcp_receiver(expected: int, wrap=None) -> tuple[int, list[bytes], threading.Thread]:
+    """A syslog receiver that reads octet-counted frames (RFC 6587; inside TLS with `wrap`, RFC 5425)
+    until it has `expected` messages."""
     server = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
     def serve():
         connection, _ = server.accept()
+        if wrap is not None:
+            try:
+                connection = wrap(connection)
+            except ssl.SSLError:  # the sender gave up on our certificate
+                server.close()
+                return
         with connection, server:
             buffer = b""
             while len(received) < expected:
@@ -121,6 +130,28 @@ def test_syslog_over_tcp_is_octet_counted():
     assert [parsed(SyslogMessage.parse(m.decode()).msg)["dhost"] for m in received] == values
 
 
+def test_syslog_over_tls_checks_the_receivers_certificate(tmp_path):
+    """RFC 5425: octet-counted messages inside TLS; a sender that does not trust the receiver's CA
+    sends nothing and says why."""
+    chain, key = pki.server_certificate(tmp_path, tmp_path, "receiver", ["127.0.0.1"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain, key)
+    port, received, thread = _tcp_receiver(1, wrap=lambda conn: context.wrap_socket(conn, server_side=True))
+    sender = cef.SyslogSender(f"tls://127.0.0.1:{port}", timeout_s=5, ca_file=tmp_path / "ca.crt")
+    shown = indicator("domain-name", "tls.example")
+    sender.send([cef.rfc5424(cef.line(shown, NOW), shown.modified, "gw", 16)])
+    thread.join(5)
+    sender.close()
+    assert [parsed(SyslogMessage.parse(m.decode()).msg)["dhost"] for m in received] == ["tls.example"]
+
+    port, _, thread = _tcp_receiver(1, wrap=lambda conn: context.wrap_socket(conn, server_side=True))
+    other = tmp_path / "other"
+    pki.ensure_ca(other)  # a CA of its own, which signed nothing the receiver shows
+    untrusting = cef.SyslogSender(f"tls://127.0.0.1:{port}", timeout_s=5, ca_file=pki.ca_paths(other)[0])
+    with pytest.raises(cef.SyslogFailed, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusting.send([b"x"])
+
+
 def test_syslog_over_udp_one_message_per_datagram():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
@@ -142,8 +173,8 @@ def test_an_unreachable_receiver_is_a_clear_error():
         sender.send([b"x"])
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:514", "tls://127.0.0.1:6514", "tcp://127.0.0.1", "udp://:514",
+@pytest.mark.parametrize("url", ["127.0.0.1:514", "ssl://127.0.0.1:6514", "tcp://127.0.0.1", "udp://:514",
                                  "tcp://127.0.0.1:70000"])
 def test_bad_receiver_addresses_are_refused(url):
-    with pytest.raises(ValueError, match="expected tcp://host:port or udp://host:port"):
+    with pytest.raises(ValueError, match="expected tls://host:port, tcp://host:port or udp://host:port"):
         syslog_address(url)

@@ -23,7 +23,8 @@ def test_defaults_and_the_output_directory(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(("variable", "value", "says"), [
-    ("KIZUNA_SIEM_SYSLOG", "syslog.example:514", "KIZUNA_SIEM_SYSLOG: Value error, expected tcp://host:port"),
+    ("KIZUNA_SIEM_SYSLOG", "syslog.example:514",
+     "KIZUNA_SIEM_SYSLOG: Value error, expected tls://host:port, tcp://host:port"),
     ("KIZUNA_SIEM_SYSLOG_FACILITY", "24", "KIZUNA_SIEM_SYSLOG_FACILITY: Input should be less than or equal to 23"),
     ("KIZUNA_SIEM_SYSLOG_HOSTNAME", "two words", "KIZUNA_SIEM_SYSLOG_HOSTNAME: String should match pattern"),
     ("KIZUNA_SIEM_SID_BASE", str(2**32 - SID_SPAN), "KIZUNA_SIEM_SID_BASE: Input should be less than or equal to"),

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 TAXII = "application/taxii+json;version=2.1"
 INDICATORS = 3000
+web = requests.Session()  # trusts the hub's CA once the server fixture has started (its `verify`)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
@@ -50,6 +51,16 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _verify_as_told() -> Iterator[None]:
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own `verify` (psf/requests#3829):
+    without them each client here trusts exactly what it is given."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        patch.delenv("CURL_CA_BUNDLE", raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +103,8 @@ def server(hub: Hub, env: dict[str, str], published: list[dict]) -> Iterator[str
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         _wait_for_port(int(env["KIZUNA_TAXII_PORT"]), proc, log)
-        yield f"http://127.0.0.1:{env['KIZUNA_TAXII_PORT']}"
+        web.verify = str(hub.settings.ca_file())
+        yield f"https://127.0.0.1:{env['KIZUNA_TAXII_PORT']}"
     finally:
         _stop(proc)
 
@@ -102,7 +114,7 @@ def token(hub: Hub, member: str) -> str:
 
 
 def test_an_isac_lists_exactly_its_collections_and_pages_through_thousands(hub, server, published):
-    api = Server(f"{server}/taxii2/", user="acme", password=token(hub, "acme"))
+    api = Server(f"{server}/taxii2/", user="acme", password=token(hub, "acme"), verify=web.verify)
     assert api.title and len(api.api_roots) == 1
     root = api.default
     assert root.versions == [TAXII]
@@ -136,29 +148,40 @@ def test_an_isac_lists_exactly_its_collections_and_pages_through_thousands(hub, 
 
 def test_a_member_sees_no_collection_it_is_not_entitled_to(hub, server, published):
     contrib = collection_id(hub.topics.contrib(TLP.GREEN, "all"))
-    general = ApiRoot(f"{server}/api/", user="initech", password=token(hub, "initech"))  # pinned general tier
+    # pinned general tier
+    general = ApiRoot(f"{server}/api/", user="initech", password=token(hub, "initech"), verify=web.verify)
     listed = {c.id for c in general.collections}
     assert contrib not in listed and collection_id(hub.topics.share(TLP.GREEN, "all")) in listed
     assert collection_id(hub.topics.inbox("acme")) not in listed
     for path in (f"collections/{contrib}/", f"collections/{contrib}/objects/", f"collections/{contrib}/manifest/",
                  f"collections/{collection_id(hub.topics.inbox('acme'))}/objects/", f"collections/{uuid.uuid4()}/"):
-        answer = requests.get(f"{server}/api/{path}", auth=("initech", token(hub, "initech")),
-                              headers={"Accept": TAXII})
+        answer = web.get(f"{server}/api/{path}", auth=("initech", token(hub, "initech")),
+                         headers={"Accept": TAXII})
         assert answer.status_code == 404, path
         assert answer.headers["Content-Type"] == TAXII and answer.json()["http_status"] == "404"
         assert "TLP" not in answer.text  # the answer does not name what it hides
 
 
+def test_https_by_default_a_client_must_trust_the_hubs_ca(hub, server):
+    """taxii2-client with the hub's CA works; without it (system CAs only) the handshake is refused, and
+    nothing answers plain HTTP on the TLS port."""
+    assert Server(f"{server}/taxii2/", user="acme", password=token(hub, "acme"), verify=web.verify).title
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        Server(f"{server}/taxii2/", user="acme", password=token(hub, "acme")).title
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(server.replace("https://", "http://") + "/taxii2/", auth=("acme", token(hub, "acme")), timeout=10)
+
+
 def test_credentials_are_required_and_checked(hub, server):
     url = f"{server}/api/collections/"
-    assert requests.get(url, headers={"Accept": TAXII}).status_code == 401
-    assert "Basic" in requests.get(url).headers["WWW-Authenticate"]
-    assert requests.get(url, auth=("acme", "not-the-token")).status_code == 401
+    assert web.get(url, headers={"Accept": TAXII}).status_code == 401
+    assert "Basic" in web.get(url).headers["WWW-Authenticate"]
+    assert web.get(url, auth=("acme", "not-the-token")).status_code == 401
     # acme's token, someone else's name
-    assert requests.get(url, auth=("globex", token(hub, "acme"))).status_code == 401
-    bearer = requests.get(url, headers={"Authorization": f"Bearer {token(hub, 'acme')}", "Accept": TAXII})
+    assert web.get(url, auth=("globex", token(hub, "acme"))).status_code == 401
+    bearer = web.get(url, headers={"Authorization": f"Bearer {token(hub, 'acme')}", "Accept": TAXII})
     assert bearer.status_code == 200 and bearer.headers["Content-Type"] == TAXII
-    assert requests.get(url, auth=("acme", token(hub, "acme")), headers={"Accept": "text/html"}).status_code == 406
+    assert web.get(url, auth=("acme", token(hub, "acme")), headers={"Accept": "text/html"}).status_code == 406
 
 
 def test_bad_parameters_get_a_taxii_error_saying_which(hub, server):
@@ -166,7 +189,7 @@ def test_bad_parameters_get_a_taxii_error_saying_which(hub, server):
     auth = ("acme", token(hub, "acme"))
     for params, word in (({"limit": "lots"}, "limit"), ({"added_after": "yesterday"}, "added_after"),
                          ({"next": "x"}, "next"), ({"match[version]": "newest"}, "match[version]")):
-        answer = requests.get(objects, params=params, auth=auth, headers={"Accept": TAXII})
+        answer = web.get(objects, params=params, auth=auth, headers={"Accept": TAXII})
         assert answer.status_code == 400 and word in answer.json()["description"], params
 
 
@@ -179,16 +202,17 @@ def test_a_bundle_posted_to_intake_becomes_a_submission_with_a_status(hub, serve
     identity = {"type": "identity", "spec_version": "2.1", "id": f"identity--{uuid.uuid4()}", "name": "Globex SOC",
                 "created": "2025-06-01T00:00:00.000Z", "modified": "2025-06-01T00:00:00.000Z"}
     intake_url = f"{server}/api/collections/{collection_id(hub.topics.intake)}/"
-    intake = Collection(intake_url, user="globex", password=token(hub, "globex"))
+    intake = Collection(intake_url, user="globex", password=token(hub, "globex"), verify=web.verify)
     status = intake.add_objects({"objects": [*indicators, identity]}, wait_for_completion=False)
     assert (status.status, status.total_count, status.success_count, status.failure_count) == ("complete", 4, 3, 1)
     assert status.failures[0]["id"] == identity["id"] and "withheld" in status.failures[0]["message"]
-    again = ApiRoot(f"{server}/api/", user="globex", password=token(hub, "globex")).get_status(status.id)
+    globex_root = ApiRoot(f"{server}/api/", user="globex", password=token(hub, "globex"), verify=web.verify)
+    again = globex_root.get_status(status.id)
     assert again.success_count == 3 and {s["id"] for s in again.successes} == {i["id"] for i in indicators}
     with pytest.raises(requests.HTTPError) as other:
-        ApiRoot(f"{server}/api/", user="acme", password=token(hub, "acme")).get_status(status.id)
+        ApiRoot(f"{server}/api/", user="acme", password=token(hub, "acme"), verify=web.verify).get_status(status.id)
     assert other.value.response.status_code == 404
-    reading = requests.get(intake_url + "objects/", auth=("globex", token(hub, "globex")), headers={"Accept": TAXII})
+    reading = web.get(intake_url + "objects/", auth=("globex", token(hub, "globex")), headers={"Accept": TAXII})
     assert reading.status_code == 403
 
     wanted = {f"posted-{i}.example.org" for i in range(3)}
@@ -205,14 +229,14 @@ def test_intake_scope_from_query_parameters_and_clear_refusals(hub, server):
                              "pattern": "[ipv4-addr:value = '203.0.113.77']", "pattern_type": "stix",
                              "valid_from": "2025-06-01T00:00:00Z"}]}
     headers = {"Accept": TAXII, "Content-Type": TAXII}
-    posted = requests.post(objects_url, params={"tlp": "amber", "sector": "finance"}, data=json.dumps(unmarked),
+    posted = web.post(objects_url, params={"tlp": "amber", "sector": "finance"}, data=json.dumps(unmarked),
                            auth=auth, headers=headers)
     assert posted.status_code == 202 and posted.json()["success_count"] == 1
     records = hub.until(hub.topics.contrib(TLP.AMBER, "finance"), lambda found: "203.0.113.77" in _domains(found))
     assert "203.0.113.77" in _domains(records)
 
     def refused(url: str, **kwargs) -> tuple[int, str]:
-        answer = requests.post(url, auth=auth, **{"headers": headers, "data": json.dumps(unmarked), **kwargs})
+        answer = web.post(url, auth=auth, **{"headers": headers, "data": json.dumps(unmarked), **kwargs})
         return answer.status_code, answer.json().get("description", "")
 
     assert refused(objects_url,
@@ -230,9 +254,9 @@ def test_intake_scope_from_query_parameters_and_clear_refusals(hub, server):
 def test_metrics_count_requests_by_endpoint_template_never_by_member_or_id(hub, server, env):
     acme = ("acme", token(hub, "acme"))
     shown, hidden = (collection_id(hub.topics.contrib(TLP.GREEN, sector)) for sector in ("all", "finance"))
-    assert requests.get(f"{server}/api/collections/{shown}/objects/", auth=acme, params={"limit": 1}).status_code == 200
-    assert requests.get(f"{server}/api/collections/{hidden}/objects/", auth=acme).status_code == 404
-    text = requests.get(f"http://127.0.0.1:{env['KIZUNA_TAXII_METRICS_PORT']}/metrics").text
+    assert web.get(f"{server}/api/collections/{shown}/objects/", auth=acme, params={"limit": 1}).status_code == 200
+    assert web.get(f"{server}/api/collections/{hidden}/objects/", auth=acme).status_code == 404
+    text = web.get(f"http://127.0.0.1:{env['KIZUNA_TAXII_METRICS_PORT']}/metrics").text
     lines = [line for line in text.splitlines() if line.startswith("kizuna_taxii_requests_total{")]
     assert any('endpoint="/api/collections/{collection}/objects/"' in line and 'status="200"' in line for line in lines)
     assert any('status="404"' in line for line in lines)

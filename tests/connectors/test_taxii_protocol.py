@@ -2,12 +2,17 @@
 resource of a POST, and where the poller resumes."""
 from __future__ import annotations
 
+import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 
 from connectors.taxii.client import PollError, Positions, _position
-from connectors.taxii.server import _accepts_taxii, _credentials, _status
+from connectors.taxii.server import _accepts_taxii, _credentials, _status, build_app, tls_context
+from connectors.taxii.settings import TaxiiSettings
+from connectors.taxii.store import ObjectStore
+from streams.settings import ConfigError, Settings
 
 
 def basic(user: str, password: str) -> str:
@@ -67,3 +72,39 @@ def test_positions_are_kept_per_collection_and_a_damaged_file_is_named(tmp_path)
     positions.path.write_text("{broken")
     with pytest.raises(PollError, match="poll-positions.json is damaged"):
         positions.get("https://a/api/collections/1/")
+
+
+
+async def _discovery(workdir: Path, taxii: TaxiiSettings, settings: Settings, user: str, token: str) -> int:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    store = ObjectStore(f"sqlite:///{workdir / 'store.db'}")
+    try:
+        async with TestClient(TestServer(build_app(settings, taxii, store))) as client:
+            answer = await client.get("/taxii2/", headers={"Authorization": basic(user, token)})
+            return answer.status
+    finally:
+        store.close()
+
+
+def _ask(workdir: Path, taxii: TaxiiSettings, settings: Settings, user: str, token: str) -> int:
+    """The status the TAXII server (its app in-process, over plain HTTP) answers a discovery request with."""
+    return asyncio.run(_discovery(workdir, taxii, settings, user, token))
+
+
+@pytest.mark.parametrize(("taxii", "answered"), [
+    ({"tls": False}, 403),  # credentials would cross the network in clear: refused before they are checked
+    ({"tls": False, "allow_plain_http": True}, 401),  # development: checked (and unknown)
+    ({"tls": False, "public_url": "https://taxii.isac.example"}, 401),  # TLS ends at a proxy in front
+])
+def test_credentials_over_plain_http_only_where_the_operator_said_so(tmp_path, taxii, answered):
+    (tmp_path / "members.yaml").write_text("members: []\n")
+    settings = Settings(var_dir=tmp_path, members_file=tmp_path / "members.yaml", kafka_password="x")
+    assert _ask(tmp_path, TaxiiSettings(**taxii), settings, "acme", "token") == answered
+
+
+def test_plain_http_without_a_reason_does_not_start(tmp_path):
+    settings = Settings(var_dir=tmp_path, kafka_password="x")
+    with pytest.raises(ConfigError, match="KIZUNA_TAXII_ALLOW_PLAIN_HTTP"):
+        tls_context(settings, TaxiiSettings(tls=False))
+    assert tls_context(settings, TaxiiSettings(tls=False, allow_plain_http=True)) is None

@@ -112,7 +112,8 @@ def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):
     namespace = "a" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, tmp_path, partitions=1, members_file=members_file)
     env = {"KIZUNA_NAMESPACE": namespace, "KIZUNA_VAR_DIR": str(tmp_path),
-           "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_KAFKA_PASSWORD": settings.kafka_secret()}
+           "KIZUNA_PSEUDONYM_KEY": PSEUDONYM_KEY, "KIZUNA_KAFKA_PASSWORD": settings.kafka_secret(),
+           "KIZUNA_KAFKA_CA_FILE": str(settings.ca_file())}
 
     def kizuna(*args: str) -> subprocess.CompletedProcess:
         import os

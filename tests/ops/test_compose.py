@@ -1,5 +1,5 @@
 """docker-compose.yml against the Compose Specification's JSON schema, and the production layout
-the operations doc promises: three KRaft brokers with replication 3 and min ISR 2, SASL only,
+the operations doc promises: three KRaft brokers with replication 3 and min ISR 2, TLS and SASL only,
 scalable workers, and every file mounted from deploy/ present.
 
 tests/ops/compose-spec.json is schema/compose-spec.json of the compose-spec/compose-spec
@@ -53,13 +53,31 @@ def test_three_kraft_nodes_replicate_three_ways_with_two_in_sync() -> None:
     assert {services[b]["image"] for b in BROKERS} == {"apache/kafka:4.1.2"}
 
 
-def test_no_listener_without_authentication() -> None:
+def test_every_listener_is_tls_and_authenticated() -> None:
     config = properties(BROKER)
     protocols = dict(pair.split(":") for pair in config["listener.security.protocol.map"].split(","))
-    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert protocols == {"CLIENT": "SASL_SSL", "CERT": "SSL", "CONTROLLER": "SASL_SSL"}
+    assert config["listener.name.cert.ssl.client.auth"] == "required"  # no certificate, no connection
+    assert config["ssl.endpoint.identification.algorithm"] == "https"
     assert config["allow.everyone.if.no.acl.found"] == "false"
     assert "ANONYMOUS" not in config["super.users"]
-    assert COMPOSE["x-kizuna-env"]["KIZUNA_KAFKA_SECURITY"] == "sasl_plaintext"
+    assert COMPOSE["x-kizuna-env"]["KIZUNA_KAFKA_SECURITY"] == "sasl_ssl"
+    # The same principal mapping as the local broker's, so a member's certificate gets its ACLs there too.
+    local = properties((ROOT / "deploy" / "kafka" / "server.properties.in").read_text())
+    assert config["ssl.principal.mapping.rules"] == local["ssl.principal.mapping.rules"]
+
+
+def test_certificates_are_mounted_as_secrets_where_they_are_used() -> None:
+    services, secrets = COMPOSE["services"], COMPOSE["secrets"]
+    mounted = {name: {s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])}
+               for name, service in services.items()}
+    assert all({"kafka-keystore", "kafka-ca"} <= mounted[b] for b in BROKERS)
+    assert mounted["setup"] == {"kafka-ca", "kafka-ca-key"}  # only setup issues members' certificates
+    assert {"kafka-ca", "taxii-cert", "taxii-key"} <= mounted["taxii"] and "kafka-ca-key" not in mounted["worker"]
+    assert all(secrets[name]["file"].startswith("${KIZUNA_TLS_DIR:-./var/secrets/tls}/")
+               for name in ("kafka-ca", "kafka-ca-key", "kafka-keystore", "taxii-cert", "taxii-key"))
+    make = (ROOT / "Makefile").read_text()
+    assert "compose-broker kafka-1,kafka-2,kafka-3" in make and "compose-taxii" in make
 
 
 def test_workers_scale_and_run_as_the_hub_principal() -> None:
