@@ -422,7 +422,7 @@ def worker() -> None:
     from faust.worker import Worker
 
     from streams import metrics
-    from streams.agents import feedback, merge, normalize  # noqa: F401  (registers the agents)
+    from streams.agents import feedback, match, merge, normalize  # noqa: F401  (registers the agents)
     from streams.app import app
 
     # The warning lists are millions of long-lived objects: without this, every full garbage
@@ -440,6 +440,8 @@ from connectors.siem.cli import export_cli  # noqa: E402
 cli.add_typer(export_cli, name="export")
 from connectors.misp.cli import misp_cli  # noqa: E402
 cli.add_typer(misp_cli, name="misp")
+from streams.vulns_cli import register_vulns  # noqa: E402
+register_vulns(cli)
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ from streams.core.vuln_model import WILDCARDS, Advisory, Affected, Software, nor
 Basis = Literal["exact", "range", "product"]
 RANK: dict[str, int] = {"exact": 3, "range": 2, "product": 1}
 
-# Names that differ between sources, to the form NVD's CPE dictionary uses. Operators extend it
-# with KIZUNA_VULN_ALIASES_FILE (docs/vulnerabilities.md); each entry is from a real advisory pair.
+# Names that differ between sources, to the form NVD's CPE dictionary uses; each entry comes from
+# a real pair of records (docs/vulnerabilities.md says how to add one).
 VENDOR_ALIASES: dict[str, str] = {
     # CVE-2022-41993: the CNA's record names the vendor in full, NVD's CPE and JVN's use JACIC.
     "japan_construction_information_center": "jacic",
@@ -294,14 +294,20 @@ class Catalogue:
 
     # --- assets ---------------------------------------------------------------------------
 
-    def put_asset(self, asset: Asset) -> list[Decision]:
-        """A member's new asset: matched at once against every advisory of its (vendor, product)."""
+    def index_asset(self, asset: Asset) -> bool:
+        """Hold `asset` without deciding anything (start-up: the members already hold their notices)."""
         key = (asset.org, asset.id)
         if key in self.assets:
-            return []
+            return False
         self.assets[key] = asset
+        self.assets_of[self.aliases.key(asset.software.vendor, asset.software.product)].add(key)
+        return True
+
+    def put_asset(self, asset: Asset) -> list[Decision]:
+        """A member's new asset: matched at once against every advisory of its (vendor, product)."""
+        if not self.index_asset(asset):
+            return []
         product = self.aliases.key(asset.software.vendor, asset.software.product)
-        self.assets_of[product].add(key)
         decisions = []
         for vulnerability in sorted(self.vulnerabilities_of.get(product, ())):
             decisions += self._decide(asset, self.view(vulnerability))
