@@ -4,13 +4,8 @@ three triggers (advisory -> inbox, KEV addition -> escalated notice, asset added
 notices) are each measured. Members' assets reach the hub only through signed changes."""
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from stix2validator import ValidationOptions, validate_string
@@ -22,66 +17,15 @@ from streams.core.vuln_model import asset_id, parse_software
 from streams.core.vuln_notice import EXTENSION_ID
 from streams.kafka_io import read_partition
 from tests.integration.test_access import DENIED, read_as
+from tests.vulnsources import serving
 
 pytestmark = pytest.mark.integration
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vulns"
-
-
-class Sources(ThreadingHTTPServer):
-    """KEV, NVD, MyJVN, JVNDB RSS and CSAF as a local server: files by path, with ETags (304 when unchanged)."""
-
-    def __init__(self) -> None:
-        self.files = {"/kev.json": "kev.json", "/nvd": "nvd_cves.json", "/rss.rdf": "jvndb_rss.rdf",
-                      "/csaf/bsi-2022-0001.json": "csaf_bsi-2022-0001.json"}
-        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def body(self, path: str, query: dict[str, list[str]]) -> bytes | None:
-        if path == "/myjvn":
-            method = query.get("method", [""])[0]
-            name = {"getVulnOverviewList": "myjvn_getVulnOverviewList.xml",
-                    "getVulnDetailInfo": "myjvn_getVulnDetailInfo_JVNDB-2022-000097.xml"}.get(method)
-            return (FIXTURES / name).read_bytes() if name else None
-        return (FIXTURES / self.files[path]).read_bytes() if path in self.files else None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Sources
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
-        self.server.requests.append((parts.path, query, dict(self.headers)))
-        body = self.server.body(parts.path, query)
-        if body is None:
-            self.send_error(404)
-            return
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-        if self.headers.get("If-None-Match") == etag:
-            self.send_response(304)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("ETag", etag)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def sources():
-    server = Sources()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
