@@ -97,12 +97,13 @@ def read_own(settings: Settings, member: str, topic: str, timeout_s: float = 30.
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     break
-                raise _fail(f"{topic}: {msg.error().str()}", EXIT_KAFKA)
-            found.append((msg.key(), msg.value()))
-            if msg.offset() >= high - 1:
+                raise _fail(f"{topic}: {error.str()}", EXIT_KAFKA)
+            found.append((msg.key() or b"", msg.value()))
+            if (msg.offset() or 0) >= high - 1:
                 break
     finally:
         consumer.close()
@@ -168,7 +169,8 @@ def assets_list(member: Member, as_json: Json = False) -> None:
 
     settings = _settings()
     _member(settings, member)
-    current: dict[bytes, bytes | None] = dict(read_own(settings, member, Topics(settings.namespace).member_assets(member)))
+    topic = Topics(settings.namespace).member_assets(member)
+    current: dict[bytes, bytes | None] = dict(read_own(settings, member, topic))
     rows = [orjson.loads(v) for v in current.values() if v]
     if as_json:
         for row in rows:
@@ -247,8 +249,9 @@ def vulns_show(
         _, text = text_in(notice, lang)
         cvss = notice["cvss"] or {}
         software = notice["software"]
-        table.add_row(notice["vulnerability"], f"{cvss.get('score', '')}", notice["kev_due_date"] or ("yes" if notice["kev"] else ""),
-                      notice["basis"], escape(f"{software.get('vendor')} {software.get('name')} {software.get('version', '')}"),
+        kev_shown = notice["kev_due_date"] or ("yes" if notice["kev"] else "")
+        name = f"{software.get('vendor')} {software.get('name')} {software.get('version', '')}"
+        table.add_row(notice["vulnerability"], f"{cvss.get('score', '')}", kev_shown, notice["basis"], escape(name),
                       notice["noticed"][:10], escape(text[:160]))
     out.print(table)
 

@@ -75,7 +75,8 @@ class Http:
             self._pace(host)
             wait = self.backoff_s * 2 ** attempt
             try:
-                with urllib.request.urlopen(urllib.request.Request(full, headers=sent), timeout=self.timeout_s) as answer:
+                request = urllib.request.Request(full, headers=sent)
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
                     body = answer.read(self.max_bytes + 1)
                     if len(body) > self.max_bytes:
                         raise FetchFailed(f"{host}: answer larger than {self.max_bytes} bytes (KIZUNA_VULNS_MAX_BYTES)")

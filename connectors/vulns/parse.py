@@ -110,13 +110,13 @@ def _text(node: Element | None, path: str) -> str:
 
 def _jvn_cvss(nodes: list[Element]) -> dict[str, Any] | None:
     """The newest CVSS version JVN gives (3.x before 2.0)."""
-    best = None
+    best: dict[str, Any] | None = None
     for node in nodes:
         version = node.get("version", "")
         score = node.findtext("vuldef:Base", default="", namespaces=NS) or node.get("score", "")
         vector = node.findtext("vuldef:Vector", default="", namespaces=NS) or node.get("vector", "")
         severity = node.findtext("vuldef:Severity", default="", namespaces=NS) or node.get("severity", "")
-        if score and (best is None or version > best["version"]):
+        if score and (best is None or version > str(best["version"])):
             best = {"version": version, "score": float(score), "vector": vector, "severity": severity}
     return best
 
@@ -213,7 +213,8 @@ def _csaf_products(tree: dict[str, Any]) -> dict[str, Affected]:
 def _csaf_entry(product: dict[str, Any], vendor: str, name: str, category: str, value: str) -> Affected | None:
     helper = product.get("product_identification_helper", {})
     try:
-        named = parse_purl(helper["purl"]) if "purl" in helper else parse_cpe(helper["cpe"]) if "cpe" in helper else None
+        named = (parse_purl(helper["purl"]) if "purl" in helper
+                 else parse_cpe(helper["cpe"]) if "cpe" in helper else None)
     except BadSoftware:
         named = None
 
@@ -250,11 +251,11 @@ def csaf(doc: dict[str, Any]) -> list[Advisory]:
                             if n.get("category") == "description"), "")
         score = next((s.get("cvss_v3") for s in vulnerability.get("scores", []) if s.get("cvss_v3")), None)
         cve = vulnerability.get("cve", "")
+        cvss = {"version": score.get("version", ""), "score": float(score.get("baseScore", 0.0)),
+                "vector": score.get("vectorString", ""), "severity": score.get("baseSeverity", "")} if score else None
         out.append(Advisory(
             "csaf", f"{tracking.get('id', 'csaf')}#{cve or number}", cves=[cve] if cve else [],
             title={lang: str(vulnerability.get("title") or document.get("title", ""))}, description={lang: description},
-            cvss={"version": score.get("version", ""), "score": float(score.get("baseScore", 0.0)),
-                  "vector": score.get("vectorString", ""), "severity": score.get("baseSeverity", "")} if score else None,
-            published=str(tracking.get("initial_release_date", "")), modified=str(tracking.get("current_release_date", "")),
-            affected=affected, withdrawn=False))
+            cvss=cvss, published=str(tracking.get("initial_release_date", "")),
+            modified=str(tracking.get("current_release_date", "")), affected=affected))
     return out

@@ -108,7 +108,8 @@ class Poller:
         seen: dict[str, str] = dict(self.state.get("jvn_seen", {}))
         changed: dict[str, str] = {}
         today = datetime.fromtimestamp(self.clock(), tz=timezone.utc).astimezone(timezone(timedelta(hours=9)))
-        since = self.state.get("jvn_position") or (today - timedelta(days=self.vulns.nvd_backfill_days)).date().isoformat()
+        backfill = today - timedelta(days=self.vulns.nvd_backfill_days)
+        since = self.state.get("jvn_position") or backfill.date().isoformat()
         first = 1
         while True:
             year, month, day = since.split("-")

@@ -24,14 +24,17 @@ class VulnSettings(BaseSettings):
                                                             "requests per 30 s.")
     nvd_window_days: int = Field(120, ge=1, le=120, description="Longest lastModStartDate..EndDate window per query "
                                                                 "(the API allows 120 days).")
-    nvd_page_size: int = Field(2000, ge=1, le=2000, description="resultsPerPage of NVD queries (the API's maximum is 2000).")
-    nvd_backfill_days: int = Field(1, ge=0, le=36500, description="On the first run, changes of this many past days are read.")
+    nvd_page_size: int = Field(2000, ge=1, le=2000,
+                               description="resultsPerPage of NVD queries (the API's maximum is 2000).")
+    nvd_backfill_days: int = Field(1, ge=0, le=36500,
+                                   description="On the first run, changes of this many past days are read.")
     myjvn_url: str = Field("https://jvndb.jvn.jp/myjvn", description="MyJVN API endpoint (getVulnOverviewList, "
                                                                      "getVulnDetailInfo).")
     jvn_rss_urls: list[str] = Field(["https://jvndb.jvn.jp/ja/rss/jvndb_new.rdf", "https://jvndb.jvn.jp/ja/rss/jvndb.rdf"],
                                     description="JVNDB RSS 1.0 feeds (new and updated entries) read between API polls.")
     jvn_lang: str = Field("ja", pattern="^(ja|en)$", description="Language MyJVN answers in: ja (Japanese) or en.")
-    jvn_page_size: int = Field(50, ge=1, le=50, description="maxCountItem of getVulnOverviewList (the API's maximum is 50).")
+    jvn_page_size: int = Field(50, ge=1, le=50,
+                               description="maxCountItem of getVulnOverviewList (the API's maximum is 50).")
     csaf_urls: list[str] = Field([], description="CSAF 2.0 sources: a provider directory holding changes.csv, or one "
                                                  "document's URL (.json).")
     poll_interval_s: float = Field(900, ge=1, description="Seconds between polls of each source.")

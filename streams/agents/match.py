@@ -22,9 +22,9 @@ from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import pseudonym
 from streams.core.signing import member_key
 from streams.core.stix_out import hub_identity_id
-from streams.core.vuln_match import Asset, Catalogue, Decision
+from streams.core.vuln_match import Asset, Catalogue, Decision, View
 from streams.core.vuln_model import Advisory, BadSoftware, Software, asset_id
-from streams.core.vuln_notice import render
+from streams.core.vuln_notice import epoch_time, render, vulnerability_objects
 from streams.kafka_io import Publisher, read_partition
 
 log = logging.getLogger("kizuna.match")
@@ -97,14 +97,17 @@ def _reject(member: str | None, change_id: str, code: str, reason: str, now: int
 def deliver(decisions: list[Decision], now: int) -> None:
     """Each decision as notice objects in the member's inbox, and what it now holds on the match log."""
     registry = members.load(settings.members_file)
+    known = {m.id for m in registry.members}
+    shared: dict[str, tuple[View | None, list[dict[str, Any]]]] = {}
     for decision in decisions:
         org = decision.asset.org
-        if registry.get(org) is None:
+        if org not in known:
             continue  # no longer a member: its inbox is gone
-        view = catalogue.view(decision.vulnerability)
-        if view is None and decision.action != "revoke":
-            continue
-        for obj in render(decision, view, HUB, now) if view else []:
+        if decision.vulnerability not in shared:
+            view = catalogue.view(decision.vulnerability)
+            shared[decision.vulnerability] = (view, vulnerability_objects(view, HUB, epoch_time(now)) if view else [])
+        view, objects = shared[decision.vulnerability]
+        for obj in render(decision, view, HUB, now, objects) if view else []:
             publisher.send(topics.inbox(org), orjson.dumps(obj), obj["id"].encode())
         key = f"{org}|{decision.asset.id}|{decision.vulnerability}".encode()
         held = None if decision.action == "revoke" else orjson.dumps({"basis": decision.basis, "kev": decision.kev})

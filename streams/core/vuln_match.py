@@ -28,6 +28,7 @@ from streams.core.vuln_model import WILDCARDS, Advisory, Affected, Software, nor
 
 Basis = Literal["exact", "range", "product"]
 RANK: dict[str, int] = {"exact": 3, "range": 2, "product": 1}
+VIEW_CACHE = 20_000  # vulnerabilities whose merged view is kept between decisions
 
 # Names that differ between sources, to the form NVD's CPE dictionary uses; each entry comes from
 # a real pair of records (docs/vulnerabilities.md says how to add one).
@@ -69,7 +70,8 @@ class Aliases:
 def _scheme(ecosystem: str) -> type[Version]:
     """The version class of a purl type (pypi, npm, maven, deb ...), else a semver-like generic one."""
     range_class = RANGE_CLASS_BY_SCHEMES.get(ecosystem) if ecosystem else None
-    return range_class.version_class if range_class is not None else _Generic
+    found: type[Version] | None = getattr(range_class, "version_class", None)
+    return found or _Generic
 
 
 class _Generic(SemverVersion):
@@ -80,7 +82,7 @@ class _Generic(SemverVersion):
         parts = string.strip().lstrip("vV").split(".")
         if len(parts) < 3 and all(p.isdigit() for p in parts):
             string = ".".join(parts + ["0"] * (3 - len(parts)))
-        return super().build_value(string)
+        return super().build_value(string)  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=262144)
@@ -172,7 +174,8 @@ class View:
 
     @property
     def jvndb(self) -> list[str]:
-        return sorted({j for a in self.advisories for j in a.jvndb} | ({self.id} if self.id.startswith("JVNDB") else set()))
+        own = {self.id} if self.id.startswith("JVNDB") else set()
+        return sorted({j for a in self.advisories for j in a.jvndb} | own)
 
     @property
     def published(self) -> str:
@@ -217,9 +220,23 @@ class Catalogue:
     told_of_vulnerability: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     told_of_asset: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
+    _views: dict[str, tuple[View, dict[tuple[str, str], list[Affected]]]] = field(default_factory=dict)
+
     def view(self, vulnerability: str) -> View | None:
-        keys = self.by_vulnerability.get(vulnerability)
-        return View(vulnerability, [self.advisories[k] for k in sorted(keys)]) if keys else None
+        found = self._view(vulnerability)
+        return found[0] if found else None
+
+    def _view(self, vulnerability: str) -> tuple[View, dict[tuple[str, str], list[Affected]]] | None:
+        """The view and its entries by product, kept until an advisory of the vulnerability changes."""
+        if vulnerability not in self._views:
+            keys = self.by_vulnerability.get(vulnerability)
+            if not keys:
+                return None
+            if len(self._views) >= VIEW_CACHE:
+                self._views.clear()  # bounded: a full catalogue's views would double its memory
+            view = View(vulnerability, [self.advisories[k] for k in sorted(keys)])
+            self._views[vulnerability] = (view, self._entries(view))
+        return self._views[vulnerability]
 
     def remember(self, org: str, asset: str, vulnerability: str, held: tuple[str, bool] | None) -> None:
         """Record what a member holds (None: nothing); also how the match log is read back at start-up."""
@@ -239,6 +256,8 @@ class Catalogue:
         """A new or changed advisory (a withdrawn one included): what to send because of it."""
         old = self.advisories.get(advisory.key)
         touched = set(advisory.vulnerabilities()) | (set(old.vulnerabilities()) if old else set())
+        for vulnerability in touched:
+            self._views.pop(vulnerability, None)
         if old is not None:
             for vulnerability in old.vulnerabilities():
                 self.by_vulnerability[vulnerability].discard(old.key)
@@ -256,27 +275,38 @@ class Catalogue:
             return []
         for vulnerability in old.vulnerabilities():
             self.by_vulnerability[vulnerability].discard(key)
+            self._views.pop(vulnerability, None)
         return [d for v in old.vulnerabilities() for d in self._settle(v)]
 
-    def _settle(self, vulnerability: str) -> list[Decision]:
-        view = self.view(vulnerability)
-        candidates = set(self.told_of_vulnerability.get(vulnerability, ()))
-        if view is not None and not view.withdrawn:
+    def _entries(self, view: View) -> dict[tuple[str, str], list[Affected]]:
+        """The view's affected entries by (vendor, product) after the alias table, worked out once per view."""
+        out: dict[tuple[str, str], list[Affected]] = defaultdict(list)
+        if not view.withdrawn:
             for entry in view.affected():
-                candidates |= self.assets_of.get(self.aliases.key(entry.vendor, entry.product), set())
-        return [d for key in sorted(candidates) if key in self.assets for d in self._decide(self.assets[key], view)]
+                out[self.aliases.key(entry.vendor, entry.product)].append(entry)
+        return out
 
-    def _decide(self, asset: Asset, view: View | None) -> list[Decision]:
-        key = (asset.org, asset.id, view.id) if view else None
-        if view is None or key is None:
+    def _settle(self, vulnerability: str) -> list[Decision]:
+        found = self._view(vulnerability)
+        if found is None:
             return []
+        view, entries = found
+        candidates = set(self.told_of_vulnerability.get(vulnerability, ()))
+        for product in entries:
+            candidates |= self.assets_of.get(product, set())
+        return [d for key in sorted(candidates) if key in self.assets
+                for d in self._decide(self.assets[key], view, entries)]
+
+    def _decide(self, asset: Asset, view: View | None,
+                entries: dict[tuple[str, str], list[Affected]] | None = None) -> list[Decision]:
+        if view is None:
+            return []
+        key = (asset.org, asset.id, view.id)
+        entries = entries if entries is not None else self._entries(view)
         held = self.told.get(key)
         best: tuple[Basis, Affected] | None = None
         if not view.withdrawn:
-            wanted = self.aliases.key(asset.software.vendor, asset.software.product)
-            for entry in view.affected():
-                if self.aliases.key(entry.vendor, entry.product) != wanted:
-                    continue
+            for entry in entries.get(self.aliases.key(asset.software.vendor, asset.software.product), ()):
                 found = basis(asset.software, entry)
                 if found is not None and (best is None or RANK[found] > RANK[best[0]]):
                     best = (found, entry)
@@ -289,7 +319,8 @@ class Catalogue:
         if held == (best[0], kev):
             return []  # the member holds exactly this notice already
         self.remember(*key, (best[0], kev))
-        action = "escalate" if held is not None and held[0] == best[0] and kev and not held[1] else "notify"
+        escalated = held is not None and held[0] == best[0] and kev and not held[1]
+        action: Literal["notify", "escalate"] = "escalate" if escalated else "notify"
         return [Decision(action, asset, view.id, best[0], kev, best[1])]
 
     # --- assets ---------------------------------------------------------------------------
@@ -310,7 +341,9 @@ class Catalogue:
         product = self.aliases.key(asset.software.vendor, asset.software.product)
         decisions = []
         for vulnerability in sorted(self.vulnerabilities_of.get(product, ())):
-            decisions += self._decide(asset, self.view(vulnerability))
+            found = self._view(vulnerability)
+            if found is not None:
+                decisions += self._decide(asset, *found)
         return decisions
 
     def drop_asset(self, org: str, asset_id: str) -> list[Decision]:

@@ -89,8 +89,9 @@ def parse_cpe(text: str) -> Software:
     part, vendor, product, version, update = (fields + [""] * 5)[:5]
     if part.lower() not in {"a", "o", "h"}:
         raise BadSoftware("CPE part must be a (application), o (operating system) or h (hardware)")
-    return Software(norm(vendor) if vendor not in WILDCARDS else "*", norm(product) if product not in WILDCARDS else "*",
-                    version.strip().lower() or "*", update.strip().lower() or "*", part.lower(), "", text)
+    named = [norm(name) if name not in WILDCARDS else "*" for name in (vendor, product)]
+    return Software(named[0], named[1], version.strip().lower() or "*", update.strip().lower() or "*",
+                    part.lower(), "", text)
 
 
 def parse_purl(text: str) -> Software:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,6 +47,7 @@ def stix_time(text: str, default: str = "1970-01-01T00:00:00.000Z") -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+@lru_cache(maxsize=4096)
 def epoch_time(epoch_ms: int) -> str:
     moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
@@ -55,8 +57,10 @@ def vulnerability_id(name: str) -> str:
     return object_id("vulnerability", name)
 
 
+@lru_cache(maxsize=65536)
 def software_object(software: Software) -> dict[str, Any]:
-    """The SCO with the id STIX derives from its name, cpe, vendor and version (so every tool agrees)."""
+    """The SCO with the id STIX derives from its name, cpe, vendor and version (so every tool agrees).
+    Cached: callers must not change the dict."""
     body: dict[str, Any] = {"name": software.product, "cpe": software.cpe23(), "vendor": software.vendor}
     if not software.wildcard_version:
         body["version"] = software.version
@@ -83,13 +87,16 @@ def _references(view: View) -> list[dict[str, str]]:
     return refs
 
 
-def render(decision: Decision, view: View, hub_identity: str, now_ms: int) -> list[dict[str, Any]]:
-    """The notice for `decision` (a revocation is the relationship alone, revoked)."""
+def render(decision: Decision, view: View, hub_identity: str, now_ms: int,
+           shared: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The notice for `decision` (a revocation is the relationship alone, revoked). `shared`: the
+    vulnerability's objects from `vulnerability_objects`, made once for every member it concerns."""
     now = epoch_time(now_ms)
     software = software_object(decision.asset.software)
+    match_key = f"vuln-match|{decision.asset.org}|{decision.asset.id}|{decision.vulnerability}"
     relationship = {
         "type": "relationship", "spec_version": "2.1",
-        "id": object_id("relationship", f"vuln-match|{decision.asset.org}|{decision.asset.id}|{decision.vulnerability}"),
+        "id": object_id("relationship", match_key),
         "created": stix_time(view.published, now), "modified": now, "created_by_ref": hub_identity,
         "relationship_type": "has", "source_ref": software["id"], "target_ref": vulnerability_id(view.id),
         "description": f"{BASIS_TEXT[decision.basis]['en']} / {BASIS_TEXT[decision.basis]['ja']}",
@@ -100,7 +107,7 @@ def render(decision: Decision, view: View, hub_identity: str, now_ms: int) -> li
     }
     if decision.action == "revoke":
         return [{**relationship, "revoked": True}]
-    return [*vulnerability_objects(view, hub_identity, now), software, relationship]
+    return [*(shared if shared is not None else vulnerability_objects(view, hub_identity, now)), software, relationship]
 
 
 def _entry_text(decision: Decision) -> str:
@@ -143,7 +150,8 @@ def vulnerability_objects(view: View, hub_identity: str, now: str) -> list[dict[
     if other["description"] or other["name"]:
         contents = {k: v for k, v in other.items() if v}
         objects.append({
-            "type": "language-content", "spec_version": "2.1", "id": object_id("language-content", f"{view.id}|{other_lang}"),
+            "type": "language-content", "spec_version": "2.1",
+            "id": object_id("language-content", f"{view.id}|{other_lang}"),
             "created": stix_time(view.published, now), "modified": now, "created_by_ref": hub_identity,
             "object_ref": vuln_id, "object_modified": now, "contents": {other_lang: contents},
             "object_marking_refs": [TLP.CLEAR.marking_id],
@@ -211,10 +219,11 @@ def ecs(notice: dict[str, Any], lang: str | None = None) -> dict[str, Any]:
         vulnerability["score"] = {"base": cvss.get("score"), "version": str(cvss.get("version", ""))}
         vulnerability["severity"] = str(cvss.get("severity", "")).capitalize()
     software = notice["software"]
+    due = {"kizuna_kev_due": notice["kev_due_date"]} if notice["kev_due_date"] else {}
     return {
         "@timestamp": notice["noticed"], "event": {"kind": "alert", "category": ["vulnerability"], "type": ["info"]},
         "vulnerability": vulnerability,
         "package": {k: v for k, v in {"name": software.get("name"), "version": software.get("version")}.items() if v},
         "labels": {"kizuna_basis": notice["basis"], "kizuna_kev": str(notice["kev"]).lower(),
-                   "kizuna_lang": language, **({"kizuna_kev_due": notice["kev_due_date"]} if notice["kev_due_date"] else {})},
+                   "kizuna_lang": language, **due},
     }

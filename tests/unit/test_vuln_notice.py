@@ -11,8 +11,17 @@ from stix2validator import ValidationOptions, validate_string
 from streams.core.assets_in import parse
 from streams.core.vuln_match import Asset
 from streams.core.vuln_model import asset_id, parse_software
-from streams.core.vuln_notice import (EXTENSION_ID, ecs, notices, render, software_object, sort_notices, stix_time,
-                                      text_in)
+from streams.core.vuln_notice import (
+    EXTENSION_ID,
+    ecs,
+    notices,
+    render,
+    software_object,
+    sort_notices,
+    stix_time,
+    text_in,
+)
+from streams.settings import ROOT
 from tests.unit.test_vuln_match import FIXTURES, catalogue
 
 HUB = "identity--2d87de4e-69e7-5474-95f5-e3e77464fa93"
@@ -95,3 +104,9 @@ def test_real_sboms_and_csv() -> None:
     assert [where for where, _ in problems] == ["line 3", "line 4"]
     assert "log4j" not in json.dumps(problems)  # a problem names the line, never the software
     assert parse(b"name\nx\n")[1] == [("header", "needs a cpe or purl column, or vendor and product columns")]
+
+
+def test_extension_definition_is_valid_and_is_the_one_used() -> None:
+    definition = json.loads((ROOT / "schemas" / "kizuna-vuln-extension.json").read_text())
+    assert definition["id"] == EXTENSION_ID
+    assert validate_string(json.dumps(definition), ValidationOptions(version="2.1")).is_valid
