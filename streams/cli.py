@@ -231,7 +231,8 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
     client = admin(settings)
     access.drop_user(client, credentials.principal(settings.namespace, member_id))
     credentials.withdraw(settings, member_id)
-    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=30)
+    names = Topics(settings.namespace)
+    client.delete_topics([*names.member_topics(member_id), names.member_assets(member_id)], request_timeout=30)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
 
 

@@ -5,6 +5,8 @@ notices) are each measured. Members' assets reach the hub only through signed ch
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ from streams import assets
 from streams.core.vuln_model import asset_id, parse_software
 from streams.core.vuln_notice import EXTENSION_ID
 from streams.kafka_io import read_partition
+from streams.settings import ROOT
 from tests.integration.test_access import DENIED, read_as
 from tests.vulnsources import serving
 
@@ -146,3 +149,29 @@ def test_members_cannot_read_advisories_or_assets(hub) -> None:
         records, error = read_as(hub.settings, "globex", topic)
         assert error in DENIED and not records, (topic, error)
     assert read_as(hub.settings, "acme", hub.topics.member_assets("acme"))[1] is None  # its own: yes
+
+
+def kizuna(hub, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=hub.worker.env, capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+def test_the_cli_as_members_use_it(hub, tmp_path) -> None:
+    listing = tmp_path / "assets.csv"
+    listing.write_text("cpe,vendor,product,version\ncpe:2.3:a:apache:log4j:2.14.0:*:*:*:*:*:*:*,,,\n"
+                       ",*,secret-product,1.0\n")
+    done = kizuna(hub, "assets", "import", "--as", "stark", str(listing))
+    assert done.returncode == 1 and "line 3" in done.stderr and "secret-product" not in done.stderr, done.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(read_partition(hub.settings, hub.topics.member_assets("stark"), 0)):
+        time.sleep(0.2)
+    listed = kizuna(hub, "assets", "list", "--as", "stark", "--json")
+    shown = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(a["vendor"], a["product"], a["version"]) for a in shown] == [("apache", "log4j", "2.14.0")]
+    done = kizuna(hub, "vulns", "--as", "acme", "--json")
+    (notice,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert notice["vulnerability"] == "CVE-2021-44228" and notice["kev"] and notice["basis"] == "range"
+    done = kizuna(hub, "vulns", "--as", "globex", "--ecs", "--lang", "en")
+    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {d["vulnerability"]["id"] for d in documents} == {"CVE-2022-41993", "CVE-2022-46287", "CVE-2022-46288"}
+    assert {d["labels"]["kizuna_lang"] for d in documents} == {"en", "ja"}  # English where it exists
