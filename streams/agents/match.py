@@ -23,7 +23,7 @@ from streams.core.normalize import pseudonym
 from streams.core.signing import member_key
 from streams.core.stix_out import hub_identity_id
 from streams.core.vuln_match import Asset, Catalogue, Decision, View
-from streams.core.vuln_model import Advisory, BadSoftware, Software, asset_id
+from streams.core.vuln_model import Advisory, BadSoftware, Software, asset_id, checked
 from streams.core.vuln_notice import epoch_time, render, vulnerability_objects
 from streams.kafka_io import Publisher, read_partition
 
@@ -61,7 +61,7 @@ def _asset_change(raw: bytes, now: int) -> tuple[list[Decision], str | None]:
     try:
         item = orjson.loads(raw)
         member = str(item["member"])
-        software = Software(**item["software"]) if item.get("action") == "add" else None
+        software = checked(Software(**item["software"])) if item.get("action") == "add" else None
     except (orjson.JSONDecodeError, KeyError, TypeError, BadSoftware):
         _reject(None, "unknown", Reason.MALFORMED, "not a kizuna asset change", now)
         return [], None

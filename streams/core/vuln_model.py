@@ -114,7 +114,12 @@ def parse_software(text: str = "", vendor: str = "", product: str = "", version:
                             + (f"/{version}" if version else ""))
     else:
         raise BadSoftware("give a CPE, a purl, or both vendor and product")
-    if software.vendor in WILDCARDS or software.product in WILDCARDS or not software.vendor or not software.product:
+    return checked(software)
+
+
+def checked(software: Software) -> Software:
+    """`software` if it can be an asset: vendor and product named (the hub checks what members send too)."""
+    if software.vendor in WILDCARDS or software.product in WILDCARDS:
         raise BadSoftware("vendor and product must be named, not wildcards")
     return software
 

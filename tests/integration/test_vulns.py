@@ -175,3 +175,5 @@ def test_the_cli_as_members_use_it(hub, tmp_path) -> None:
     documents = [json.loads(line) for line in done.stdout.splitlines()]
     assert {d["vulnerability"]["id"] for d in documents} == {"CVE-2022-41993", "CVE-2022-46287", "CVE-2022-46288"}
     assert {d["labels"]["kizuna_lang"] for d in documents} == {"en", "ja"}  # English where it exists
+    log = hub.worker.log.read_text(errors="replace")
+    assert not any(name in log for name in ("log4j", "electronic_bidding", "zimbra", "secret-product"))
