@@ -56,10 +56,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _member(settings: Settings, member: str) -> None:
-    from streams import credentials, members
+    """Fail now, plainly, without the member's credentials (KIZUNA_CREDENTIALS_FILE or the hub's copy)."""
+    from streams import credentials
 
-    if members.load(settings.members_file).get(member) is None or not credentials.issued(settings, member):
-        raise _fail(f"{member!r} is not a member with issued credentials here (`kizuna members show`)")
+    try:
+        credentials.load(settings, member)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _send(settings: Settings, member: str, changes: list[dict[str, Any]]) -> None:
