@@ -72,10 +72,15 @@ class Poller:
     # --- sources ------------------------------------------------------------------------------
 
     def kev(self) -> int:
+        """The catalogue; a CVE CISA has taken out of it since the last poll is published withdrawn."""
         answer = self.http.get(self.vulns.kev_url, conditional=True)
         if answer.status == 304:
             return 0
-        count = self.publish(parse.kev(orjson.loads(answer.body)))
+        listed = parse.kev(orjson.loads(answer.body))
+        ids = {advisory.id for advisory in listed}
+        gone = sorted(set(self.state.get("kev_listed", [])) - ids)
+        count = self.publish(listed + [Advisory("kev", cve, cves=[cve], withdrawn=True) for cve in gone])
+        self.state.put("kev_listed", sorted(ids))
         self.http.done(answer)
         return count
 

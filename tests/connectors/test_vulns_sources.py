@@ -117,3 +117,13 @@ def test_settings_fail_with_the_variable_named(monkeypatch) -> None:
     with pytest.raises(ConfigError, match="KIZUNA_VULNS_SOURCES"):
         get_vuln_settings()
     get_vuln_settings.cache_clear()
+
+
+def test_a_cve_taken_out_of_kev_is_published_withdrawn(source) -> None:
+    server, poller, published = source
+    server.files["/kev.json"] = "kev_later.json"
+    assert poller().poll(["kev"]) == {"kev": 3}
+    server.files["/kev.json"] = "kev.json"
+    published.clear()
+    assert poller().poll(["kev"]) == {"kev": 3}
+    assert [(a.id, a.withdrawn) for a in published if a.withdrawn] == [("CVE-2023-34192", True)]

@@ -177,3 +177,13 @@ def test_the_cli_as_members_use_it(hub, tmp_path) -> None:
     assert {d["labels"]["kizuna_lang"] for d in documents} == {"en", "ja"}  # English where it exists
     log = hub.worker.log.read_text(errors="replace")
     assert not any(name in log for name in ("log4j", "electronic_bidding", "zimbra", "secret-product"))
+
+
+def test_a_restarted_worker_sends_nothing_twice(hub, poller, sources) -> None:
+    before = {m: len(notices(hub, m, timeout=1)) for m in ("acme", "globex", "initech")}
+    hub.worker.stop()
+    hub.worker.start()  # rebuilds the catalogue from kizuna.vuln-matches, kizuna.vulns and kizuna.assets
+    poller.poll(["nvd"])  # the same records again
+    add(hub, "acme", "cpe:2.3:a:apache:log4j:2.14.1:*:*:*:*:*:*:*")  # the same asset again
+    time.sleep(3)
+    assert {m: len(notices(hub, m, timeout=1)) for m in before} == before

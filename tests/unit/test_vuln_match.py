@@ -144,3 +144,14 @@ def test_removed_asset_revokes() -> None:
 def test_versions_are_compared_by_a_library() -> None:
     assert version("2.9") < version("2.15.0") and version("10.4.1") < version("10.4.2")
     assert version("2.1", "maven") < version("2.3.1", "maven")
+
+
+def test_leaving_kev_gives_a_new_version_without_the_flag() -> None:
+    cat = catalogue()
+    software = parse_software("cpe:2.3:a:zimbra:collaboration:8.8.15:p9:*:*:*:*:*:*")
+    cat.put_asset(Asset("acme", asset_id("acme", software), software))
+    cat.put_advisory(parse.nvd(json.loads(load("nvd_cves_later.json")))[0])
+    kev = [a for a in parse.kev(json.loads(load("kev_later.json"))) if a.id == "CVE-2023-34192"][0]
+    assert [d.kev for d in cat.put_advisory(kev)] == [True]
+    kev.withdrawn, kev.kev = True, None
+    assert [(d.action, d.kev) for d in cat.put_advisory(kev)] == [("notify", False)]
