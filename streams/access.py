@@ -5,7 +5,7 @@ so a principal can do exactly what its ACLs below allow. The same `readable`
 list decides what a member's TAXII collections and exports show, so no
 connector keeps a copy of the policy.
 
-- A member may write kizuna.intake and kizuna.feedback; read the share topics of
+- A member may write kizuna.intake, kizuna.feedback and kizuna.asset-changes; read the share topics of
   its sectors (and of the whole community, sector `all`) up to its TLP clearance,
   CLEAR of every sector, the contrib topics too while it has contributor standing,
   and its own topics (inbox, rejections, audit); and use consumer groups under
@@ -69,7 +69,7 @@ def readable(topics: Topics, member: Member, tier: str) -> list[str]:
 def member_rules(topics: Topics, member: Member, tier: str) -> set[Rule]:
     literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
     rules = {(ResourceType.TOPIC, name, literal, op)
-             for name in (topics.intake, topics.intake_bulk, topics.feedback)
+             for name in (topics.intake, topics.intake_bulk, topics.feedback, topics.asset_changes)
              for op in (AclOperation.WRITE, AclOperation.DESCRIBE)}
     sector_topics = [name for name in readable(topics, member, tier) if name not in topics.member_topics(member.id)]
     rules |= {(ResourceType.TOPIC, name, literal, op)

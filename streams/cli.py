@@ -46,6 +46,7 @@ from streams.rotation import members_rotate
 from streams.sectors import ALL, NAMES_JA, SECTORS
 from streams.settings import ConfigError, Settings
 from streams.topics import Topics
+from streams.vulns_cli import register_vulns
 
 cli = typer.Typer(help=unwrap(__doc__), no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode="rich")
@@ -59,6 +60,7 @@ cli.add_typer(taxii_cli, name="taxii")
 cli.add_typer(export_cli, name="export")
 cli.add_typer(misp_cli, name="misp")
 members_cli.command("rotate")(members_rotate)
+register_vulns(cli)
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]
 
 
@@ -247,7 +249,9 @@ def members_remove(member_id: Annotated[str, typer.Argument(help="Member id.")])
     client = admin(settings)
     access.drop_member(client, settings.namespace, member_id)
     credentials.withdraw(settings, member_id)
-    client.delete_topics(Topics(settings.namespace).member_topics(member_id), request_timeout=REQUEST_TIMEOUT_S)
+    names = Topics(settings.namespace)
+    client.delete_topics([*names.member_topics(member_id), names.member_assets(member_id)],
+                         request_timeout=REQUEST_TIMEOUT_S)
     out.print(f"member {member_id} removed: login and ACLs revoked, its topics deleted")
 
 

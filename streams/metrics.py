@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from streams.core.reputation import Book
     from streams.settings import Settings
 
-STAGES = ("normalize", "feedback", "merge")
+STAGES = ("normalize", "feedback", "merge", "match")
 WINDOWS = {"1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 
 SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake and parsed", ["format"])
@@ -56,6 +56,14 @@ CONSUMER_LAG = Gauge("kizuna_consumer_lag", "Messages not yet consumed, summed o
                      "(worker, hub, member) per topic; member topics as <ns>.org.*.<kind>", ["group_kind", "topic"])
 LAG_REFRESH = Gauge("kizuna_consumer_lag_refreshed_timestamp_seconds",
                     "When consumer lag was last read from the brokers")
+
+# Vulnerability notices (R8): by basis and action, never by product, asset or member.
+VULN_NOTICES = Counter("kizuna_vuln_notices_total", "Asset-match notices sent", ["basis", "action"])
+VULN_LATENCY = Histogram("kizuna_vuln_notice_latency_seconds",
+                         "From the trigger (advisory or asset change on its topic) to the notice acknowledged by the "
+                         "broker", ["trigger"],
+                         buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+VULN_ADVISORIES = Counter("kizuna_vuln_advisories_total", "Advisories taken in by the match agent", ["source"])
 
 # For connectors (the TAXII server): endpoint is the route template, never a path with ids in it.
 BROKER_WAITING = Gauge("kizuna_broker_waiting",

@@ -64,6 +64,30 @@ class Topics:
     def audit(self) -> str:
         return f"{self.ns}.audit"
 
+    @property
+    def vulns(self) -> str:
+        """Vulnerability advisories from the pollers (connectors/vulns), compacted by source:id; hub only."""
+        return f"{self.ns}.vulns"
+
+    @property
+    def assets(self) -> str:
+        """Every member's registered assets, compacted by member|asset id; hub only (as private as identities)."""
+        return f"{self.ns}.assets"
+
+    @property
+    def asset_changes(self) -> str:
+        """Signed asset additions and removals: members write, only the hub reads."""
+        return f"{self.ns}.asset-changes"
+
+    @property
+    def vuln_matches(self) -> str:
+        """Which notice each member holds per (asset, vulnerability), compacted: never the same one twice."""
+        return f"{self.ns}.vuln-matches"
+
+    def member_assets(self, member_id: str) -> str:
+        """One member's own assets as the hub holds them (`kizuna assets list`)."""
+        return self.member_prefix(member_id) + "assets"
+
     def share(self, level: TLP, sector: str) -> str:
         """General members' topic: confirmed records only."""
         return self._sector_topic("share", level, sector)
@@ -183,6 +207,18 @@ class Topics:
                 TopicSpec(self.member_audit(member), 1, {"retention.ms": "-1"},
                           "which audience each version of this member's records reached"),
             ]
+        specs += [
+            TopicSpec(self.vulns, 1, {"cleanup.policy": "compact", "max.message.bytes": big},
+                      "vulnerability advisories (KEV, NVD, JVN, CSAF) keyed by source:id (JSON); hub only"),
+            TopicSpec(self.assets, 1, {"cleanup.policy": "compact"},
+                      "members' registered assets keyed by member|asset (JSON); hub only"),
+            TopicSpec(self.asset_changes, 1, {"retention.ms": str(7 * DAY_MS)},
+                      "signed asset additions and removals (JSON); members write, the hub reads"),
+            TopicSpec(self.vuln_matches, 1, {"cleanup.policy": "compact"},
+                      "the notice each member holds per asset and vulnerability (JSON); hub only"),
+        ]
+        specs += [TopicSpec(self.member_assets(member), 1, {"cleanup.policy": "compact"},
+                            "this member's registered assets, as the hub holds them") for member in members]
         specs.append(TopicSpec(self.audit, 1, {"retention.ms": "-1"},
                                "which audience each record version reached, keyed by provider pseudonym"))
         return specs

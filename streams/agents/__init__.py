@@ -1,4 +1,4 @@
-"""Faust agents: thin loops around steps (`Normalize`, `Feedback`, `Merge`) that read, call
+"""Faust agents: thin loops around steps (`Normalize`, `Feedback`, `Merge`, `Match`) that read, call
 streams.core, publish and acknowledge. Importing them builds nothing; `register` wires them into
 the worker's app with real publishers, stores and the reputation feed."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ def register(settings: Settings) -> faust.App:
     """The worker's app with every agent attached; loads the warning lists now, before the worker
     freezes the garbage collector's view of the heap."""
     from streams import metrics
-    from streams.agents import feedback, merge, normalize
+    from streams.agents import feedback, match, merge, normalize
     from streams.agents.base import Context
     from streams.app import build
     from streams.reputation_feed import ReputationFeed
@@ -29,4 +29,5 @@ def register(settings: Settings) -> faust.App:
     metrics.count_contributors(reputation.book, settings)
     merge.attach(pipeline, merge.Merge(Context.for_worker(settings, "merge"), MergeStores(settings, topics.merge_state),
                                        reputation))
+    match.attach(pipeline, match.Match(Context.for_worker(settings, "match")))
     return pipeline.app

@@ -3,7 +3,8 @@ also on the local 3-broker cluster when `make cluster` is up.
 
 Prints a table and writes var/bench/results.json. Ratios are computed from
 figures measured in this same run (the machine is noisy; compare within a run).
-`--quick` shrinks every size for a smoke run.
+`--quick` shrinks every size for a smoke run; `--only vulns` runs the R8 matching benchmark
+alone (no broker needed) into var/bench/results-vulns.json.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from tests.bench.pipeline import run_pipeline
 from tests.bench.stages import run_stages
 from tests.bench.state import run_state
 from tests.bench.taxii_store import run_taxii_store
+from tests.bench.vulns import run_vulns
 from tests.bench.warninglists import run_warninglists
 
 TARGETS = {"pipeline_per_s": 20_000, "ceiling_share": 0.15, "p99_ms_at_5000": 1000, "intelmq_ratio": 10,
@@ -45,14 +47,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
     parser.add_argument("--skip-peer", action="store_true", help="leave out IntelMQ (needs apt-get and PyPI)")
+    parser.add_argument("--only", choices=["vulns"], help="run this benchmark alone (vulns: R8 matching at scale)")
     args = parser.parse_args()
     n = 20_000 if args.quick else 200_000
     seconds = 10 if args.quick else 60
     console = Console()
-    client = client_config(get_settings())
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = ROOT / "var" / "bench" / "results.json"
+    out = ROOT / "var" / "bench" / (f"results-{args.only}.json" if args.only else "results.json")
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def measured(name: str, figures: dict[str, Any]) -> None:
@@ -60,10 +62,18 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2))  # after every phase: a later failure keeps these
         console.print(f"{name}: {json.dumps(figures)}")
 
+    if args.only == "vulns":
+        measured("vulns", run_vulns(members=1000 if args.quick else 10_000,
+                                    catalogue_size=30_000 if args.quick else 300_000))
+        report_vulns(console, results["vulns"])
+        return
+    client = client_config(get_settings())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         measured("warninglists", run_warninglists(work / "wl"))
         measured("stages", run_stages(min(n, 50_000)))
+        measured("vulns", run_vulns(members=1000 if args.quick else 10_000,
+                                    catalogue_size=30_000 if args.quick else 300_000))
         measured("ceiling", run_ceiling(client, n))
         for workers in (1, 2):
             measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
@@ -173,6 +183,21 @@ def report(console: Console, results: dict[str, Any]) -> None:
         row("IntelMQ collector→parser→deduplicator", f"{peer:,.0f} ev/s", "", None)
         row("kizuna / IntelMQ", f"{best / peer:.1f}×", f"≥ {TARGETS['intelmq_ratio']}×",
             best / peer >= TARGETS["intelmq_ratio"])
+    console.print(table)
+    report_vulns(console, results["vulns"])
+
+
+def report_vulns(console: Console, figures: dict[str, Any]) -> None:
+    day, full = figures["day"], figures["catalogue"]
+    table = Table("vulnerability matching (R8, in process)", "figure")
+    table.add_row(f"a day of NVD changes ({day['advisories']:,}) vs {day['members']:,} members x "
+                  f"{day['assets'] // day['members']} assets: notices, p50 / p99 per advisory",
+                  f"{day['notices']:,}; {day['p50_ms']:.1f} / {day['p99_ms']:.0f} ms")
+    table.add_row(f"{full['advisories']:,}-CVE catalogue: load, memory", f"{full['load_s']:.0f} s, "
+                  f"{full['catalogue_rss_mib']:,} MiB (+ {day['index_rss_mib']:,} MiB for {day['assets']:,} assets)")
+    table.add_row(f"a new list of {full['new_assets']} assets against it: notices, p50 / p99 per asset, whole list",
+                  f"{full['notices']:,}; {full['p50_ms']:.1f} / {full['p99_ms']:.0f} ms; "
+                  f"{full['list_total_ms']:,.0f} ms")
     console.print(table)
 
 
