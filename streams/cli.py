@@ -154,14 +154,14 @@ def members_list(ctx: typer.Context) -> None:
         book.apply(orjson.loads(value))
     tiers = access.standings(settings, known, book)
     secret = settings.pseudonym_secret()
-    table = Table("member", "sectors", "max TLP", "tier", "contributions", "reliability (green)", "outcomes +/-")
+    table = Table("member", "sectors", "max TLP", "tier", "contributions", "weight (green)", "credit / blame")
     for member in known.members:
         alpha, beta = book.counts(pseudonym(secret, member.id), TLP.GREEN)
         now = tiers[member.id]
         table.add_row(member.id, ",".join(member.sectors) or "all", member.max_tlp,
                       now.tier + (" (pinned)" if now.pinned else ""),
                       f"{now.contributions} in {settings.standing_window_days} d (bar {settings.standing_bar})",
-                      f"{alpha / (alpha + beta):.2f}", f"{alpha - 1:.0f} / {beta - 1:.0f}")
+                      f"{book.weight(pseudonym(secret, member.id), TLP.GREEN):.2f}", f"{alpha - 1:.1f} / {beta - 1:.0f}")
     out.print(table)
 
 

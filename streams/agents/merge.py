@@ -88,7 +88,7 @@ async def merge_agent(stream: Any) -> None:
         trails: dict[str, list[dict[str, Any]]] = {}  # provider pseudonym -> where its reports went
         for states in touched.values():
             for key, state in states.items():
-                pubs = changes(state, reputation.reliability, POLICY)
+                pubs = changes(state, reputation, POLICY)
                 suppressed += not pubs
                 for pub in pubs:
                     level, target = pub.audience
