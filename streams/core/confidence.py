@@ -38,14 +38,14 @@ DAY_MS = 86_400_000
 @dataclass(frozen=True)
 class Weights:
     prior: float = 0.30
-    report: float = 1.1  # < logit(0.6) − logit(0.3) = 1.2528: one member never confirms alone
-    confirm: float = 1.1  # an explicit "this is malicious" weighs like a report
+    report: float = 1.5
+    confirm: float = 1.5  # an explicit "this is malicious" weighs like a report
     sighting: float = 0.25  # a sighting says the value is in use, not that it is malicious
     false_positive: float = 3.0
     warninglist: float = 5.0
     repeat: float = 0.1  # how much a sighting's count adds (ln count)
-    prevalence: float = 1.0  # against a value many members only sight (popular infrastructure)
-    prevalence_members: int = 6  # members that only sighted it before prevalence starts to count
+    prevalence: float = 2.0  # against a value many members only sight (popular infrastructure)
+    prevalence_members: int = 8  # members that only sighted it before prevalence starts to count
     dispute: float = 0.5  # weight from which a member's false-positive report holds a record back
     not_for_detection: float = 0.5  # scale of a report its provider did not mark for detection (to_ids false)
     half_life_days: dict[str, float] = field(default_factory=lambda: {
@@ -107,7 +107,8 @@ def terms(signals: list[Signal], warninglisted: bool, observable: str | None, no
             continue
         active.add(s.member)
         if s.kind == "false-positive":
-            against[group] = max(against.get(group, (0.0, "")), (w.false_positive * s.weight * decay, s.member))
+            strength = w.false_positive * s.weight ** 2 * decay  # a dispute needs standing: ω²
+            against[group] = max(against.get(group, (0.0, "")), (strength, s.member))
         else:
             kind_weight = w.report * s.scale if s.kind == "report" else w.confirm
             backing[group] = max(backing.get(group, (0.0, "")), (kind_weight * s.weight * decay, s.member))

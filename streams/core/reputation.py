@@ -8,9 +8,10 @@ mean of a sceptical Beta prior updated by them (Jøsang's Beta reputation with a
 
 so a newcomer starts at 0.2 and earns weight only through confirmed history, and a member the
 operator vouches for (a founding member, EigenTrust's pre-trusted peer) starts with r = 5.
-Credit is split by novelty: a backer that joined after n others gets 1 / (n + 1)², and a
-member's credit counts at most `daily_credit` per day, so re-sending values many members
-already sent, or spraying values in the hope that some get confirmed, earns almost nothing.
+Credit is split by novelty: a backer that joined after n others gets 1 / (n + 1)²; a member's
+credit counts at most `daily_credit` per day, and at most `per_partner` per distinct member it
+was earned with. So re-sending values many members already sent, copying one member's
+reports, or spraying values in the hope that some get confirmed, earns almost nothing.
 
 Independence: each confirmation outcome names the other backers, so the book knows how often
 two members confirmed together. Members that confirmed together in at least half of the
@@ -50,6 +51,7 @@ class Learning:
     track: float = 1.0  # credit from which a member has a track record of its own
     together: float = 0.5  # share of co-confirmations from which two members are one group
     daily_credit: float = 10.0  # credit a member can earn per day and level
+    per_partner: float = 3.0  # earned credit that counts per distinct member it confirmed together with
     vouch: float = 5.0  # credit an operator's vouch gives
 
 
@@ -83,6 +85,7 @@ class Book:
         self._vouched: dict[str, list[float]] = defaultdict(lambda: [0.0] * _LEVELS)
         self._confirmed: dict[str, list[int]] = defaultdict(lambda: [0] * _LEVELS)
         self._together: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * _LEVELS)
+        self._partners: dict[str, dict[str, int]] = defaultdict(dict)  # member -> co-backer -> lowest level
         self._activity: dict[str, list[tuple[int, int]]] = defaultdict(list)
         self._causes: set[str] = set()
 
@@ -106,12 +109,16 @@ class Book:
             self._confirmed[member][level] += 1
             for other in event.get("together") or ():
                 self._together[(member, other)][level] += 1
+                self._partners[member][other] = min(level, self._partners[member].get(other, level))
         return True
 
     def credit(self, member: str, level: TLP) -> float:
-        """r for views at `level`: vouched credit plus earned credit, capped per day, at levels ≤ level."""
+        """r for views at `level`: vouched credit plus earned credit at levels ≤ level, capped per day and
+        by the number of distinct members it was earned with (one accomplice or one copied source is not a record)."""
         cap = self.learning.daily_credit
         earned = sum(min(cap, r) for (lvl, _), r in self._credit.get(member, {}).items() if lvl <= level)
+        partners = sum(1 for lowest in self._partners.get(member, {}).values() if lowest <= level)
+        earned = min(earned, self.learning.per_partner * partners)
         return max(self._vouched[member][: level + 1]) + earned if member in self._vouched else earned
 
     def blame(self, member: str, level: TLP) -> float:

@@ -10,7 +10,10 @@ DAY = 86_400_000
 T0 = 1_000 * DAY
 
 
-def confirmed(book, member, n, level=TLP.GREEN, at=T0, together=(), credit=1.0, tag="r"):
+PARTNERS = ("p1", "p2", "p3", "p4", "p5")  # five distinct co-backers: earned credit counts up to 15
+
+
+def confirmed(book, member, n, level=TLP.GREEN, at=T0, together=PARTNERS, credit=1.0, tag="r"):
     for i in range(n):
         book.apply(outcome(member, level, True, f"{tag}|{member}|{i}|{at}", at, credit, together))
 
@@ -36,6 +39,14 @@ def test_credit_is_capped_per_day_and_events_count_once():
     confirmed(book, "m", 3, at=T0 + DAY)
     assert book.credit("m", TLP.GREEN) == 13
     assert book.weight("m", TLP.GREEN) == pytest.approx(13.8 / 17)
+
+
+def test_credit_earned_with_one_partner_counts_little():
+    book = Book()
+    for day in range(4):  # a copycat: 20 confirmations, always beside the same member
+        confirmed(book, "copycat", 5, at=T0 + day * DAY, together=["victim"])
+    assert book.credit("copycat", TLP.GREEN) == 3  # min(20, 3 * 1 partner)
+    assert book.weight("copycat", TLP.GREEN) == pytest.approx(3.8 / 7)  # 0.54
 
 
 def test_vouching_counts_once_and_only_upwards_in_tlp():
