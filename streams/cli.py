@@ -440,6 +440,8 @@ from connectors.siem.cli import export_cli  # noqa: E402
 cli.add_typer(export_cli, name="export")
 from connectors.misp.cli import misp_cli  # noqa: E402
 cli.add_typer(misp_cli, name="misp")
+from streams import trust_cli  # noqa: E402
+cli.command("explain")(trust_cli.explain), cli.command("vouch")(trust_cli.vouch)
 
 
 def main() -> None:
