@@ -43,7 +43,7 @@ def _book(settings: Any) -> Any:
 
 
 def explain(
-    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example, 1.2.3.4 ...).")],
+    indicator: Annotated[str, typer.Argument(help="The record's STIX id, or the indicator value (evil.example ...).")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
 ) -> None:
     """Why a record is where it is: per audience, its confidence and status, the evidence terms
@@ -99,8 +99,8 @@ def vouch(
     member: Annotated[str, typer.Argument(help="Member id of a founding or otherwise known-good member.")],
     tlp: Annotated[str, typer.Option(help="Lowest TLP level at which the vouch counts (it counts upwards).")] = "clear",
 ) -> None:
-    """Vouch for a member (an operator's decision, recorded once on kizuna.reputation): it starts
-    with the track record of five confirmed reports instead of a newcomer's weight. Idempotent."""
+    """Vouch for a (founding) member: it starts with the track record of five confirmed reports instead of a newcomer's
+    weight. An operator's decision, recorded once on kizuna.reputation (idempotent)."""
     from streams import members
     from streams.cli import EXIT_KAFKA, _fail, _settings, out
     from streams.core.normalize import pseudonym

@@ -63,7 +63,7 @@ class Signal(NamedTuple):  # a tuple: built for every signal of every view, on t
     kind: Kind
     weight: float  # ω of the member for this view, 0..1
     at_ms: int
-    count: int = 1
+    times: int = 1  # how many times it was seen (sightings)
     group: str = ""  # members of one group count once; "" = the member on its own
     scale: float = 1.0  # evidence strength of a report (< 1: not marked for detection)
 
@@ -102,7 +102,7 @@ def terms(signals: list[Signal], warninglisted: bool, observable: str | None, no
         group = s.group or s.member
         if s.kind == "sighting":
             sighters.add(s.member)
-            strength = w.sighting * s.weight * (1 + w.repeat * math.log(max(1, s.count))) * decay
+            strength = w.sighting * s.weight * (1 + w.repeat * math.log(max(1, s.times))) * decay
             relevance = max(relevance, (strength, s.member))
             continue
         active.add(s.member)

@@ -65,13 +65,13 @@ def explanation(state: State, book: Book, policy: Policy) -> dict[str, Any]:
                 "member": label(s.member), "weight": round(s.weight, 4), "group": label(s.group),
                 "credit": round(book.credit(s.member, level), 3), "blame": round(book.blame(s.member, level), 3),
                 "signals": []})
-            entry["signals"].append(s.kind if s.count == 1 else f"{s.kind}×{s.count}")
+            entry["signals"].append(s.kind if s.times == 1 else f"{s.kind}×{s.times}")
         out["audiences"].append({
             "tlp": level.slug, "audience": "inbox" if target.startswith(INBOX) else target,
             "confidence": shown["confidence"], "status": now, "published": tiers,
             "backing_groups": shown["backing_groups"], "disputed": shown["disputed"],
-            "terms": [{"rule": t.rule, "group": label(t.group), "member": label(t.member), "log_odds": round(t.value, 4)}
-                      for t in terms],
+            "terms": [{"rule": t.rule, "group": label(t.group), "member": label(t.member),
+                       "log_odds": round(t.value, 4)} for t in terms],
             "members": sorted(members.values(), key=lambda m: (-m["weight"], m["member"])),
             "why": _why(shown, now, tiers.get("general"), policy),
         })

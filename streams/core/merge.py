@@ -114,7 +114,7 @@ INBOX = "@"  # an audience "sector" of "@acme" is acme's inbox
 def audiences(state: State) -> set[Audience]:
     """Each report reaches its own level on each of its sectors (or the whole community),
     or, when it names recipients, only their inboxes."""
-    found = set()
+    found: set[Audience] = set()
     for entry in state["evidence"].values():
         level = TLP.from_slug(entry["tlp"])
         targets = [INBOX + org for org in entry["recipients"]] or entry["sectors"] or [ALL]
@@ -155,8 +155,8 @@ def _signals(state: State, audience: Audience, trust: Trust) -> tuple[list[dict[
     weak = DEFAULT_WEIGHTS.not_for_detection
     signals = [Signal(e["reporter"], "report", trust.weight(e["reporter"], level), e["last"], 1, group[e["reporter"]],
                       1.0 if e["detect"] else weak) for e in reports]
-    signals += [Signal(f["member"], f["kind"], trust.weight(f["member"], level), f["last"], f["count"], group[f["member"]])
-                for f in feedback]
+    signals += [Signal(f["member"], f["kind"], trust.weight(f["member"], level), f["last"], f["count"],
+                       group[f["member"]]) for f in feedback]
     return reports, feedback, signals
 
 

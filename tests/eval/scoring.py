@@ -373,7 +373,8 @@ class Stateless(Method):
         return self.fn(self.seen[value], value, end)
 
 
-def fixed_source_score(events: list[Event], value: str, now: int | None = None, source_confidence: float = 0.5) -> float:
+def fixed_source_score(events: list[Event], value: str, now: int | None = None,
+                       source_confidence: float = 0.5) -> float:
     """CIF/IntelMQ: each source has a fixed confidence; sources combine noisy-or."""
     sources = {e.member for e in events if e.value == value and e.kind == "report"}
     return 100 * (1 - (1 - source_confidence) ** len(sources))
@@ -475,7 +476,8 @@ def evaluate(name: str, seed: int) -> dict[str, Any]:
             "auc": auc(scores, c.truth), "bad_confirmed": len(pushed),
             "bad_hours": statistics.mean(hours) if hours else 0.0, "bad_still": sum(v not in tier.left for v in pushed),
             "true_confirmed": len(true_in),
-            "ttc_hours": statistics.median((tier.entered[v] - first[v]) / HOUR_MS for v in true_in) if true_in else None,
+            "ttc_hours": statistics.median((tier.entered[v] - first[v]) / HOUR_MS for v in true_in)
+            if true_in else None,
             "tier": tier,
         }
     new, old = tiers["kizuna"], tiers["kizuna before #14"]
@@ -522,15 +524,18 @@ def targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
     rows.append(("friendly: true values first reported by a proven member confirm within one more report (≥ 95 %)",
                  f"{d['within_one']} of {d['eligible']} ({share:.0%}); {d['never']} of {d['proven_true']} never got "
                  "a second backer", share >= 0.95))
-    rows.append(("flooder: no bad value confirmed", f"{k['flooder']['bad_confirmed']}", k["flooder"]["bad_confirmed"] == 0))
+    rows.append(("flooder: no bad value confirmed", f"{k['flooder']['bad_confirmed']}",
+                 k["flooder"]["bad_confirmed"] == 0))
     rows.append(("copycat: copying one member earns too little to confirm with an accomplice",
-                 f"weight {results['copycat']['adversaries']['copycat']:.2f}, {k['copycat']['bad_confirmed']} confirmed",
+                 f"weight {results['copycat']['adversaries']['copycat']:.2f}, "
+                 f"{k['copycat']['bad_confirmed']} confirmed",
                  k["copycat"]["bad_confirmed"] == 0))
     cdn = results["cdn"]
     single = [v for v in cdn["single"] if v in cdn["methods"]["kizuna"]["tier"].entered]
     rows.append(("cdn: a value one member reported and everyone sights is never confirmed; none stays confirmed",
                  f"{len(single)} of {len(cdn['single'])} single-report confirmed; "
-                 f"{k['cdn']['bad_confirmed']} in all, mean {k['cdn']['bad_hours']:.0f} h, {k['cdn']['bad_still']} still",
+                 f"{k['cdn']['bad_confirmed']} in all, mean {k['cdn']['bad_hours']:.0f} h, "
+                 f"{k['cdn']['bad_still']} still",
                  not single and k["cdn"]["bad_still"] == 0))
     return rows
 
@@ -556,7 +561,8 @@ def main() -> None:
         d = r["delay"]
         console.print(f"  true values confirmed later than before #14: {delayed['count']}, median "
                       f"{delayed['median_hours']:.1f} h later; of {d['proven_true']} first reported by a proven member "
-                      f"{d['within_one']} of the {d['eligible']} that got another backer confirm within one more report; "
+                      f"{d['within_one']} of the {d['eligible']} that got another backer confirm within one more "
+                      "report; "
                       f"adversaries' weight: "
                       + (", ".join(f"{a} {w:.2f}" for a, w in r["adversaries"].items()) or "-"))
     if set(names) != set(COMMUNITIES):

@@ -1,6 +1,15 @@
 """Merge, tiers and reputation outcomes (hand-computed; docs/confidence.md)."""
-from streams.core.merge import (Policy, audiences, changes, explain, fold, fold_feedback, mark_published, outcomes,
-                                view)
+from streams.core.merge import (
+    Policy,
+    audiences,
+    changes,
+    explain,
+    fold,
+    fold_feedback,
+    mark_published,
+    outcomes,
+    view,
+)
 from streams.core.reputation import Book, vouch
 from streams.sectors import ALL
 from streams.tlp import TLP
@@ -205,7 +214,8 @@ def test_outcomes_credit_backers_by_novelty_and_blame_doubters_once_per_level():
         ("m-a", 1.0, 0, ("m-b",)), ("m-b", 0.25, 0, ("m-a",))]  # the second backer: 1 / (1 + 1)^2
     fold_feedback(state, feedback("m-fp", "false-positive", at=T0 + 2))
     events = outcomes(state, publish(state, trust))
-    assert sorted((e["member"], e["alpha"], e["beta"]) for e in events) == [("m-a", 0, 1), ("m-b", 0, 1), ("m-fp", 1.0, 0)]
+    assert sorted((e["member"], e["alpha"], e["beta"]) for e in events) == [
+        ("m-a", 0, 1), ("m-b", 0, 1), ("m-fp", 1.0, 0)]
     assert len({e["cause"] for e in events}) == 3
     assert outcomes(state, publish(state, trust)) == []
 
