@@ -14,7 +14,8 @@ def state_with(*evidence):
     state = None
     for n, (member, kind) in enumerate(evidence):
         if kind == "report":
-            state = fold(state, item, {"submission_id": str(n), "reporter": member, "sectors": [], "observed_at": T0 + n})
+            batch = {"submission_id": str(n), "reporter": member, "sectors": [], "observed_at": T0 + n}
+            state = fold(state, item, batch)
         else:
             fold_feedback(state, {"feedback_id": str(n), "id": "indicator--1", "member": member, "kind": kind,
                                   "count": 1, "tlp": "green", "observed_at": T0 + n})
