@@ -16,22 +16,30 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from streams.core.reputation import Book
+from streams.settings import Settings
 
-def _state(settings: Any, record_id: str) -> dict[str, Any] | None:
+
+def read_state(settings: Settings, record_id: str) -> dict[str, Any] | None:
+    """A record's newest merge state from the compacted changelog, or None when the hub holds none."""
     from streams.core.merge import upgrade
     from streams.core.normalize import merge_partition
-    from streams.kafka_io import read_partition
+    from streams.kafka_io import admin, read_partition
     from streams.topics import Topics
 
     topic, wanted, found = Topics(settings.namespace).merge_state, record_id.encode(), None
-    for key, value in read_partition(settings, topic, merge_partition(record_id, settings.partitions)):
+    # the topic's own partition count: the one the worker keyed by, whatever this shell's settings say
+    partitions = len(admin(settings).list_topics(topic, timeout=30).topics[topic].partitions)
+    if not partitions:
+        return None
+    for key, value in read_partition(settings, topic, merge_partition(record_id, partitions)):
         if key == wanted:
             found = value  # the newest version wins; None is a tombstone
     return upgrade(orjson.loads(found)) if found is not None else None
 
 
-def _book(settings: Any) -> Any:
-    from streams.core.reputation import Book
+def read_book(settings: Settings) -> Book:
+    """The reputation book folded from the whole of kizuna.reputation, as every worker folds it."""
     from streams.kafka_io import read_partition
     from streams.topics import Topics
 
@@ -63,7 +71,7 @@ def explain(
     except InvalidValue as exc:
         raise _fail(str(exc)) from None
     try:
-        state, book = _state(settings, record_id), _book(settings)
+        state, book = read_state(settings, record_id), read_book(settings)
     except KafkaException as exc:
         raise _fail(f"could not read the merge state from Kafka at {settings.bootstrap_servers}: {exc}",
                     EXIT_KAFKA) from None

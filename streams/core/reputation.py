@@ -14,8 +14,9 @@ was earned with. So re-sending values many members already sent, copying one mem
 reports, or spraying values in the hope that some get confirmed, earns almost nothing.
 
 Independence: each confirmation outcome names the other backers, so the book knows how often
-two members confirmed together. Members that confirmed together in at least half of the
-smaller one's confirmations are one group, as are all members without a track record;
+two members confirmed together. Members that confirmed at least 3 records together, and
+together in at least half of the smaller one's confirmations, are one group, as are all
+members without a track record;
 a group counts once in confidence (streams.core.confidence).
 
 Weights and groups for a view at level L come only from outcomes at levels ≤ L, so AMBER
@@ -49,7 +50,8 @@ class Learning:
     newcomer: float = 0.2  # weight of a member with no history (the Beta prior's mean)
     prior_weight: float = 4.0  # W: how much history it takes to move away from it
     track: float = 1.0  # credit from which a member has a track record of its own
-    together: float = 0.5  # share of co-confirmations from which two members are one group
+    together: float = 0.5  # share of co-confirmations from which two members are one group ...
+    min_together: int = 3  # ... once they confirmed at least this many records together (one is no pattern)
     daily_credit: float = 10.0  # credit a member can earn per day and level
     per_partner: float = 3.0  # earned credit that counts per distinct member it confirmed together with
     vouch: float = 5.0  # credit an operator's vouch gives
@@ -140,7 +142,7 @@ class Book:
             return False
         together = max(sum(counts[: level + 1]) for counts in pairs)  # as either of them recorded it
         smaller = min(self._confirmations(a, level), self._confirmations(b, level))
-        return smaller > 0 and together >= self.learning.together * smaller
+        return together >= self.learning.min_together and together >= self.learning.together * smaller
 
     def groups(self, members: Iterable[str], level: TLP) -> dict[str, str]:
         """member -> its group: newcomers together, members that mostly confirmed together joined."""

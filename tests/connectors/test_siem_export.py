@@ -63,7 +63,8 @@ def confirmed(hub: Hub) -> Hub:  # noqa: F811
         hub.feedback(value, member="hooli", count=12)
     share = hub.topics.share(TLP.GREEN, "all")
     records = hub.until(share, lambda rs: _status(rs, KEPT) == _status(rs, REFUTED) == "confirmed", timeout=60)
-    assert _status(records, KEPT) == _status(records, REFUTED) == "confirmed"
+    assert _status(records, KEPT) == _status(records, REFUTED) == "confirmed", \
+        kizuna(hub, "explain", REFUTED).stdout + kizuna(hub, "explain", KEPT).stdout
     return hub
 
 

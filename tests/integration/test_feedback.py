@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest
 
 from streams.core.canonical import indicator_id
+from streams.core.explain import explanation
+from streams.core.merge import Policy
 from streams.core.stix_out import EXTENSION_ID
 from streams.sectors import ALL
 from streams.settings import ROOT
 from streams.tlp import TLP
+from streams.trust_cli import read_book, read_state
 
 pytestmark = pytest.mark.integration
 FOUNDERS = ("acme", "globex", "stark")  # vouched for by the operator; hooli, initech, tyrell, wayne are newcomers
@@ -25,9 +29,21 @@ def founded(hub):
 
 
 def explain(hub, value):
+    """`kizuna explain VALUE --json` as an operator runs it: (exit code, stdout, stderr)."""
     done = subprocess.run([sys.executable, "-m", "streams.cli", "explain", value, "--json"], env=hub.worker.env,
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     return done.returncode, done.stdout, done.stderr
+
+
+def explained_until(hub, value, done, timeout=60.0):
+    """The record's explanation, read in-process from the merge-state changelog until `done(it)` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(hub.settings, indicator_id("domain-name", value))
+        shown = explanation(state, read_book(hub.settings), Policy()) if state is not None else None
+        if (shown is not None and done(shown)) or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.5)
 
 
 def ext(record):
@@ -69,13 +85,7 @@ def test_two_members_without_track_record_never_confirm(founded):
     assert about(hub.read(hub.topics.contrib(TLP.GREEN, ALL), expect=1), value)
     hub.feedback(value, member="initech", kind="confirm")
     hub.feedback(value, member="tyrell", count=50)
-    shown = None
-    for _ in range(30):  # until the merge state holds all three
-        code, out, err = explain(hub, value)
-        assert code == 0, err
-        shown = orjson.loads(out)["audiences"][0]
-        if len(shown["members"]) == 3:
-            break
+    shown = explained_until(hub, value, lambda it: len(it["audiences"][0]["members"]) == 3)["audiences"][0]
     assert shown["status"] == "unconfirmed" and shown["backing_groups"] == 1
     assert {m["group"] for m in shown["members"]} == {"newcomers"}
     assert about(hub.read(hub.topics.share(TLP.GREEN, ALL), expect=0, settle=1), value) == []
@@ -105,13 +115,11 @@ def test_stix_sightings_through_intake_are_feedback_and_explain_shows_them(found
          "sighting_of_ref": indicator_id("domain-name", value),
          "where_sighted_refs": ["identity--1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b"]}]}
     hub.submit(orjson.dumps(bundle), member="globex", tlp="green")
-    shown = None
-    for _ in range(30):  # a sighting moves confidence less than a step: no new version, so ask explain
-        code, out, err = explain(hub, value)
-        assert code == 0, err
-        shown = orjson.loads(out)
-        if any("sighting×40" in m["signals"] for m in shown["audiences"][0]["members"]):
-            break
+    # a sighting moves confidence less than a step, so no new version: ask the merge state
+    explained_until(hub, value, lambda it: any("sighting×40" in m["signals"] for m in it["audiences"][0]["members"]))
+    code, out, err = explain(hub, value)
+    assert code == 0, err
+    shown = orjson.loads(out)
     green = shown["audiences"][0]
     assert (green["tlp"], green["audience"], green["status"]) == ("green", "all", "unconfirmed")
     # the newcomer's report and the vouched member's sighting, as terms that sum to the confidence

@@ -72,6 +72,15 @@ def test_newcomers_are_one_group_and_independent_members_their_own():
     assert book.groups(["a", "b", "x", "y"], TLP.GREEN) == {"a": "a", "b": "b", "x": NEWCOMERS, "y": NEWCOMERS}
 
 
+def test_two_records_confirmed_together_are_no_pattern_yet():
+    book = Book()
+    confirmed(book, "a", 2, together=["b"])  # all of a's and b's confirmations, but only two of them
+    confirmed(book, "b", 2, together=["a"], tag="b")
+    assert book.groups(["a", "b"], TLP.GREEN) == {"a": "a", "b": "b"}
+    confirmed(book, "a", 1, together=["b"], tag="third")  # the third: now they are one
+    assert book.groups(["a", "b"], TLP.GREEN) == {"a": "a", "b": "a"}
+
+
 def test_members_that_mostly_confirmed_together_are_one_group():
     book = Book()
     confirmed(book, "a", 4, together=["b"])  # a: 4 confirmations, all with b
