@@ -71,7 +71,7 @@ test-unit: venv  ## unit tests only, no broker
 bench: venv  ## benchmarks against the real broker; prints a table, writes var/bench/results.json
 	deploy/with-kafka.sh $(BIN)/python -m tests.bench
 
-eval-scoring: venv  ## kizuna's confidence against two baselines on a simulated community (no broker)
+eval-scoring: venv  ## confidence against baselines on friendly and adversarial communities (no broker; exit 1 if a target is missed)
 	$(BIN)/python -m tests.eval.scoring
 
 clean:  ## remove local state (broker and cluster data, merge state); keeps the fetched broker and var/secrets

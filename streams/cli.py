@@ -20,7 +20,7 @@ import typer
 from connectors.misp.cli import misp_cli
 from connectors.siem.cli import export_cli
 from connectors.taxii.cli import taxii_cli
-from streams import access
+from streams import access, trust_cli
 from streams.cliutil import (
     EXIT_INTERNAL,
     EXIT_KAFKA,
@@ -61,6 +61,8 @@ cli.add_typer(export_cli, name="export")
 cli.add_typer(misp_cli, name="misp")
 members_cli.command("rotate")(members_rotate)
 register_vulns(cli)
+cli.command("explain")(trust_cli.explain)
+cli.command("vouch")(trust_cli.vouch)
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]
 
 
@@ -150,7 +152,7 @@ def feedback(
 
 @members_cli.callback()
 def members_list(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Members with their standing (contributions in the window), tier and learned reliability
+    """Members with their standing (contributions in the window), tier and learned weight
     (with a subcommand: add, remove, show or sync them). Piped: one tab-separated line per member."""
     if ctx.invoked_subcommand is not None:
         return
@@ -164,19 +166,20 @@ def members_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     secret = settings.pseudonym_secret()
     rows: list[dict[str, Any]] = []
     for member in known.members:
-        alpha, beta = book.counts(pseudonym(secret, member.id), TLP.GREEN)
+        alias = pseudonym(secret, member.id)
+        alpha, beta = book.counts(alias, TLP.GREEN)
         now = tiers[member.id]
         rows.append({"member": member.id, "sectors": member.sectors or [ALL], "max_tlp": member.max_tlp,
                      "tier": now.tier, "pinned": now.pinned, "contributions": now.contributions,
                      "window_days": settings.standing_window_days, "bar": settings.standing_bar,
-                     "reliability_green": round(alpha / (alpha + beta), 4),
-                     "outcomes_good": round(alpha - 1), "outcomes_bad": round(beta - 1)})
+                     "weight_green": round(book.weight(alias, TLP.GREEN), 4),
+                     "credit": round(alpha - 1, 1), "blame": round(beta - 1)})
     if as_json:
         return json_lines(rows)
-    listing(("member", "sectors", "max TLP", "tier", "contributions", "reliability (green)", "outcomes +/-"),
+    listing(("member", "sectors", "max TLP", "tier", "contributions", "weight (green)", "credit / blame"),
             ([r["member"], ",".join(r["sectors"]), r["max_tlp"], r["tier"] + (" (pinned)" if r["pinned"] else ""),
               f"{r['contributions']} in {r['window_days']} d (bar {r['bar']})",
-              f"{r['reliability_green']:.2f}", f"{r['outcomes_good']} / {r['outcomes_bad']}"] for r in rows))
+              f"{r['weight_green']:.2f}", f"{r['credit']:.1f} / {r['blame']:.0f}"] for r in rows))
 
 
 @members_cli.command("show")

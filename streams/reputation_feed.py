@@ -2,13 +2,14 @@
 
 Reputation is small (a few numbers per member) and read by every merge
 partition, so each worker folds the whole topic in a background thread, like a
-global table. Events are idempotent by cause, so the worker's own events,
+global table (the merge's streams.core.reputation.Trust). Events are idempotent by cause, so the worker's own events,
 applied at once and read back later, count once.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -53,6 +54,10 @@ class ReputationFeed:
             for event in events:
                 self.book.apply(event)
 
-    def reliability(self, member: str, level: TLP) -> float:
+    def weight(self, member: str, level: TLP) -> float:
         with self._lock:
-            return self.book.reliability(member, level)
+            return self.book.weight(member, level)
+
+    def groups(self, members: Iterable[str], level: TLP) -> dict[str, str]:
+        with self._lock:
+            return self.book.groups(members, level)

@@ -19,7 +19,9 @@ from streams.core.signing import member_key
 from streams.intake import envelope, feedback_item
 from streams.kafka_io import Publisher, admin, client_config, create_topics
 from streams.records import feedback_codec, submission_codec
+from streams.sectors import ALL
 from streams.settings import ROOT, Settings, get_settings
+from streams.tlp import TLP
 from streams.topics import Topics
 
 PSEUDONYM_KEY = "integration-test-key"
@@ -101,6 +103,24 @@ class Hub:
                             item["feedback_id"].encode())
         self.publisher.flush_sync()
         return item["feedback_id"]
+
+    def vouch(self, *vouched: str, timeout: float = 90.0) -> None:
+        """The operator vouches for `vouched` with the real CLI (`kizuna vouch`), then waits until the
+        worker has read it: a TLP:CLEAR probe reported by the last of them scores above a newcomer's
+        report (37), as the vouches reach the worker in order on the one reputation partition."""
+        for member in vouched:
+            done = subprocess.run([sys.executable, "-m", "streams.cli", "vouch", member], env=self.worker.env,
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert done.returncode == 0, done.stderr
+        probes, deadline = self.topics.contrib(TLP.CLEAR, ALL), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe = f"vouch-probe-{uuid.uuid4().hex[:8]}.example"
+            self.submit(f"value\n{probe}\n".encode(), member=vouched[-1], tlp="clear", fmt="csv")
+            shown = [r["confidence"] for r in self.until(probes, lambda rs: probe in orjson.dumps(rs).decode(), 30)
+                     if probe in orjson.dumps(r).decode()]
+            if shown and shown[0] > 37:
+                return
+        raise AssertionError(f"the worker did not take up the vouches for {', '.join(vouched)} within {timeout:.0f} s")
 
     def until(self, topic: str, done, timeout: float = 60.0) -> list[dict]:
         """Records on `topic`, read again until `done(records)` holds (asynchronous effects)."""

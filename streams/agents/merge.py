@@ -120,7 +120,7 @@ class Merge:
         outcome = Outcome()
         for states in touched.values():
             for key, state in states.items():
-                pubs = changes(state, self.reputation.reliability, self.policy)
+                pubs = changes(state, self.reputation, self.policy)
                 outcome.suppressed += not pubs
                 for pub in pubs:
                     level, target = pub.audience

@@ -17,20 +17,18 @@ for good (STIX revocation is final).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from streams.core.confidence import Signal, confidence
-from streams.core.reputation import Event, outcome
+from streams.core.confidence import DEFAULT_WEIGHTS, Signal, Term, backing_groups, confidence, disputed, terms
+from streams.core.reputation import Event, Trust, novelty_credit, outcome
 from streams.sectors import ALL
 from streams.tlp import TLP
 
 State = dict[str, Any]
 Audience = tuple[TLP, str]  # (level, sector or ALL)
-Reliability = Callable[[str, TLP], float]  # (member pseudonym, view level) -> E[reputation]
 _RANK = {level.slug: int(level) for level in TLP}
 _RECENT_FEEDBACK_IDS = 64  # remembered per feedback entry, so a replayed feedback event counts once
 
@@ -39,6 +37,7 @@ _RECENT_FEEDBACK_IDS = 64  # remembered per feedback entry, so a replayed feedba
 class Policy:
     threshold: int = 60  # confirmed at or above
     step: int = 10  # confidence move that makes a new version on its own
+    quorum: int = 2  # independent backing groups a confirmed record needs (one member never confirms alone)
 
 
 def _new_state(record: dict[str, Any]) -> State:
@@ -56,6 +55,7 @@ def upgrade(state: State | None) -> State | None:
     for entry in state["evidence"].values():
         entry.setdefault("recipients", [])
         entry.setdefault("named", None)
+        entry.setdefault("detect", True)
     for published in state["published"].values():
         published.setdefault("confidence", 0)
         published.setdefault("status", "unconfirmed")
@@ -78,6 +78,7 @@ def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> 
             "reporter": batch["reporter"], "tlp": record["tlp"], "sectors": list(batch["sectors"]),
             "recipients": list(recipients), "named": batch.get("named"),
             "first": seen, "last": seen, "types": list(record["indicator_types"]), "body": record["body"],
+            "detect": record.get("for_detection", True),
         }
     else:
         if seen < entry["first"]:
@@ -143,15 +144,26 @@ def _visible_feedback(state: State, level: TLP) -> list[dict[str, Any]]:
     return [f for f in state["feedback"].values() if _RANK[f["tlp"]] <= level]
 
 
-def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
-    """What readers of one audience see, from the evidence they are entitled to (rule 2)."""
+def _signals(state: State, audience: Audience, trust: Trust) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                      list[Signal]]:
+    """The reports and feedback an audience may see, and the signals they give (weights and groups at its level)."""
     level = audience[0]
     reports = _visible_reports(state, audience)
     feedback = _visible_feedback(state, level)
     if len(reports) > 1:
         reports.sort(key=lambda e: (e["first"], e["reporter"]))
-    signals = [Signal(e["reporter"], "report", rel(e["reporter"], level), e["last"]) for e in reports]
-    signals += [Signal(f["member"], f["kind"], rel(f["member"], level), f["last"], f["count"]) for f in feedback]
+    group = trust.groups([e["reporter"] for e in reports] + [f["member"] for f in feedback], level)
+    weak = DEFAULT_WEIGHTS.not_for_detection
+    signals = [Signal(e["reporter"], "report", trust.weight(e["reporter"], level), e["last"], 1, group[e["reporter"]],
+                      1.0 if e["detect"] else weak) for e in reports]
+    signals += [Signal(f["member"], f["kind"], trust.weight(f["member"], level), f["last"], f["count"],
+                       group[f["member"]]) for f in feedback]
+    return reports, feedback, signals
+
+
+def view(state: State, audience: Audience, trust: Trust) -> dict[str, Any]:
+    """What readers of one audience see, from the evidence they are entitled to (rule 2)."""
+    reports, feedback, signals = _signals(state, audience, trust)
     last_seen = max([e["last"] for e in reports] + [f["last"] for f in feedback])
     return {
         "first_seen": reports[0]["first"],
@@ -163,8 +175,24 @@ def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
         "sightings": sum(f["count"] for f in feedback if f["kind"] == "sighting"),
         "false_positives": sum(f["count"] for f in feedback if f["kind"] == "false-positive"),
         "warned": bool(state["warned"]),
+        "disputed": disputed(signals),
+        "backing_groups": backing_groups(signals),
         "confidence": confidence(signals, bool(state["warned"]), state["observable"], last_seen),
     }
+
+
+def explain(state: State, audience: Audience, trust: Trust) -> tuple[list[Signal], list[Term]]:
+    """The signals and log-odds terms behind an audience's confidence (for `kizuna explain`)."""
+    reports, feedback, signals = _signals(state, audience, trust)
+    last_seen = max([e["last"] for e in reports] + [f["last"] for f in feedback])
+    return signals, terms(signals, bool(state["warned"]), state["observable"], last_seen)
+
+
+def record_status(shown: dict[str, Any], policy: Policy) -> str:
+    """confirmed at or above the threshold when a quorum of independent groups backs it and no reliable
+    member disputes it (a dispute holds it back at once)."""
+    confirmed = shown["confidence"] >= policy.threshold and shown["backing_groups"] >= policy.quorum
+    return "confirmed" if confirmed and not shown["disputed"] else "unconfirmed"
 
 
 # Shown, but no reason for a new version on their own: they move with every repeat and sighting.
@@ -196,25 +224,25 @@ def _moved(last: dict[str, Any] | None, digest: str, shown: dict[str, Any], step
     return last is None or last["digest"] != digest or abs(shown["confidence"] - last["confidence"]) >= step
 
 
-def changes(state: State, rel: Reliability, policy: Policy) -> list[Publication]:
+def changes(state: State, trust: Trust, policy: Policy) -> list[Publication]:
     """New versions per audience and tier since the last publication."""
     out = []
     for audience in sorted(audiences(state)):
-        shown = view(state, audience, rel)
-        status = "confirmed" if shown["confidence"] >= policy.threshold else "unconfirmed"
-        digest = _digest(shown, status)
+        shown = view(state, audience, trust)
+        now = record_status(shown, policy)
+        digest = _digest(shown, now)
         if audience[1].startswith(INBOX):  # named recipients get it directly, whatever its status
             last = state["published"].get(_key("recipient", audience))
             if _moved(last, digest, shown, policy.step):
                 modified = shown["last_seen"] if last is None else max(shown["last_seen"], last["modified"] + 1)
-                out.append(Publication("recipient", audience, shown, status, modified, digest))
+                out.append(Publication("recipient", audience, shown, now, modified, digest))
             continue
         contrib = state["published"].get(_key("contributor", audience))
         general = state["published"].get(_key("general", audience))
         publish_contrib = _moved(contrib, digest, shown, policy.step)
         if general is not None and general["status"] == "revoked":
             publish_general, general_status = False, "revoked"  # revocation is final
-        elif status == "confirmed":
+        elif now == "confirmed":
             publish_general, general_status = _moved(general, digest, shown, policy.step), "confirmed"
         else:
             publish_general, general_status = general is not None, "revoked"
@@ -223,7 +251,7 @@ def changes(state: State, rel: Reliability, policy: Policy) -> list[Publication]
         previous = max((p["modified"] for p in (contrib, general) if p is not None), default=None)
         modified = shown["last_seen"] if previous is None else max(shown["last_seen"], previous + 1)
         if publish_contrib:
-            out.append(Publication("contributor", audience, shown, status, modified, digest))
+            out.append(Publication("contributor", audience, shown, now, modified, digest))
         if publish_general:
             out.append(Publication("general", audience, shown, general_status, modified, digest))
     return out
@@ -237,12 +265,24 @@ def mark_published(state: State, publications: list[Publication]) -> None:
         }
 
 
+def _backers_in_order(reports: list[dict[str, Any]], feedback: list[dict[str, Any]]) -> list[str]:
+    """Members that reported or confirmed, by when they first did (ties by pseudonym); a sighting
+    says a value is in use, not that it is malicious, so it earns no credit."""
+    first: dict[str, int] = {}
+    for member, at in [(e["reporter"], e["first"]) for e in reports] + \
+            [(f["member"], f["first"]) for f in feedback if f["kind"] == "confirm"]:
+        first[member] = min(first.get(member, at), at)
+    return sorted(first, key=lambda m: (first[m], m))
+
+
 def outcomes(state: State, publications: list[Publication]) -> list[Event]:
     """Reputation events: who gets credit or blame, once per object and level.
 
-    Confirmed for general members the first time: reporters and confirming members gain (α),
-    false-positive reporters lose (β). Revoked after that: the reverse. Reporting a
-    warning-listed value counts against the reporter at once.
+    Confirmed for general members the first time: reporters and confirming members gain credit,
+    1 / (n + 1)² for a member that n others had backed before (novelty: re-sending what many
+    sent earns almost nothing), each naming the other backers (independence); false-positive
+    reporters are blamed. Revoked after that: the reverse. Reporting a warning-listed value
+    counts against the reporter at once.
     """
     events = []
     for pub in publications:
@@ -253,15 +293,15 @@ def outcomes(state: State, publications: list[Publication]) -> list[Event]:
         confirmed = pub.status == "confirmed"
         if (confirmed and credited is None) or (pub.status == "revoked" and credited == "confirmed"):
             state["credited"][slug] = "confirmed" if confirmed else "refuted"
-            reports = _visible_reports(state, pub.audience)
             feedback = _visible_feedback(state, level)
-            backers = ({e["reporter"] for e in reports}
-                       | {f["member"] for f in feedback if f["kind"] != "false-positive"})
             doubters = {f["member"] for f in feedback if f["kind"] == "false-positive"}
+            everyone = _backers_in_order(_visible_reports(state, pub.audience), feedback)
+            backers = [m for m in everyone if m not in doubters]
             cause = f"{state['id']}|{slug}|{state['credited'][slug]}"
-            events += [outcome(m, level, confirmed, f"{cause}|{m}", pub.modified) for m in sorted(backers - doubters)]
-            events += [outcome(m, level, not confirmed, f"{cause}|{m}",
-                               pub.modified) for m in sorted(doubters - backers)]
+            events += [outcome(m, level, confirmed, f"{cause}|{m}", pub.modified, novelty_credit(n),
+                               [b for b in backers if b != m]) for n, m in enumerate(backers)]
+            events += [outcome(m, level, not confirmed, f"{cause}|{m}", pub.modified)
+                       for m in sorted(doubters - set(everyone))]
     if state["warned"]:
         for entry in state["evidence"].values():
             cause = f"warn|{entry['reporter']}|{entry['tlp']}"

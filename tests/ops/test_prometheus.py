@@ -41,8 +41,8 @@ pytestmark = pytest.mark.integration
 NOT_RUN_HERE = "kizuna_taxii_"  # metrics of the TAXII server, which this test does not start
 DOMAINS = [f"ops-{n}.example" for n in range(1000)]
 ADDRESSES = [f"45.77.{n // 250}.{n % 250 + 1}" for n in range(1000)]
-# Reported by a member with no track record yet and sighted by two peers, whose reliability
-# grows with each record they help confirm: few records, so three false positives refute one.
+# Reported by a founding (vouched) member and confirmed by another: a quorum of two independent
+# members; a third founder's false positive holds one back at once (docs/confidence.md).
 CONFIRMED = ["sighted-ops-1.example", "sighted-ops-2.example"]
 REFUTED = CONFIRMED[:1]
 
@@ -78,6 +78,7 @@ class Loaded:
 
 def put_load(hub: Hub, prom: Prometheus) -> None:
     fixtures = ROOT / "tests" / "fixtures"
+    hub.vouch("globex", "stark", "tyrell")
     hub.submit(csv(DOMAINS), member="acme", tlp="green", sectors=["electricity"], fmt="csv", flush=False)
     hub.submit(csv(ADDRESSES), member="globex", tlp="amber", sectors=["finance"], fmt="csv", flush=False)
     hub.submit(csv(DOMAINS[:500]), member="initech", tlp="green", fmt="csv", flush=False)  # a second reporter
@@ -97,7 +98,7 @@ def put_load(hub: Hub, prom: Prometheus) -> None:
           "the submissions merged")
 
     for value in CONFIRMED:
-        hub.feedback(value, member="globex")
+        hub.feedback(value, member="globex", kind="confirm")
         hub.feedback(value, member="hooli", count=12)
     hub.feedback("never-shared-ops.example", member="globex")  # unknown indicator: rejected
     general = hub.topics.share(TLP.GREEN, ALL)
