@@ -1,6 +1,7 @@
 """`kizuna`: submit, read, run and inspect the hub.
 
-Exit codes scripts can rely on: 0 success; 1 partly rejected (the good items were
+Exit codes scripts can rely on: 0 success (objects skipped by a documented policy, such as
+the provider's identity, are not errors); 1 partly rejected (the good items were
 sent); 2 usage or configuration error, nothing sent; 3 nothing usable (sent, so
 the rejection is on record); 4 Kafka unreachable or delivery failed; 5 internal error.
 """
@@ -10,6 +11,7 @@ import gc
 import sys
 import time
 import uuid
+from collections import Counter
 
 import orjson
 from pathlib import Path
@@ -83,7 +85,7 @@ def submit(
         raise _fail(f"{path}: {size} bytes, the limit is {settings.max_submission_bytes} (KIZUNA_MAX_SUBMISSION_BYTES)")
     payload = path.read_bytes()
     sectors = [canonical_sector(s) for s in sector or []]
-    limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+    limits = Limits.of(settings)
     parsed = parse_submission(payload, fmt, path.name, limits)
     checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or []), parsed, "you")
     try:
@@ -95,9 +97,13 @@ def submit(
     for rejected in checked.rejections:
         # escape: file names, places and reasons quote the submission, which must not style the terminal
         err.print("[yellow]rejected[/] " + escape(f"{path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]"))
-    out.print(f"submitted {submission_id} ({parsed.format}): "
-              f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
-    if checked.rejections:
+    skips = Counter(item["code"] for item in checked.skipped)
+    for code, count in sorted(skips.items()):  # policy, not errors: counted, one line a reason
+        example = next(item["reason"] for item in checked.skipped if item["code"] == code)
+        err.print("[cyan]skipped[/] " + escape(f"{count} × [{code}] {example} / 方針により共有しません"))
+    out.print(f"submitted {submission_id} ({parsed.format}): {len(checked.records)} objects accepted, "
+              f"{len(checked.skipped)} skipped by policy, {len(checked.rejections)} rejected")
+    if checked.rejections:  # skips never change the exit code
         raise typer.Exit(EXIT_PARTIAL if checked.records else EXIT_UNUSABLE)
 
 

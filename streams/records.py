@@ -95,6 +95,8 @@ class Rejection(BaseModel):
     reason: str = Field(description="What is wrong, for a person to fix.")
     format: str
     received_at: datetime
+    outcome: str = Field("rejected", description="rejected (defective, fix it) or skipped (left out by a "
+                         "documented policy, not an error); see docs/records.md.")
 
 
 MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, 8-byte schema fingerprint, body

@@ -22,7 +22,7 @@ from streams.kafka_io import Publisher
 from streams.records import batch_codec, feedback_codec, submission_codec
 
 log = logging.getLogger(__name__)
-LIMITS = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+LIMITS = Limits.of(settings)
 SECRET = settings.pseudonym_secret()
 WARNINGS = load_misp() if settings.warninglists else None
 publisher = Publisher(settings, f"{settings.namespace}-normalize")
@@ -75,14 +75,14 @@ def send_records(some: list[tuple[int, dict[str, Any]]]) -> None:
 
 
 def publish_outcome(member: str | None, result: Normalized) -> None:
-    """Everything but the records: rejections, sightings as feedback, the contribution, metrics."""
+    """Everything but the records: rejections and skips, sightings as feedback, the contribution, metrics."""
     feedback = feedback_codec()
-    for item in result.rejections:
+    for item in result.rejections + result.skipped:  # both on record, told apart by `outcome`
         raw = orjson.dumps(item)
         publisher.send(topics.rejected, raw, item["reporter"].encode())
         if member is not None:
             publisher.send(topics.member_rejected(member), raw, item["submission_id"].encode())
-        metrics.REJECTIONS.labels(item["code"]).inc()
+        (metrics.SKIPS if item["outcome"] == "skipped" else metrics.REJECTIONS).labels(item["code"]).inc()
     if result.feedback:  # Sightings inside a submission: signed by the hub on the submitter's behalf
         key = member_key(SECRET, settings.namespace, member)
         items = [{**item, "signature": sign_feedback(key, item)} for item in result.feedback]
@@ -108,8 +108,9 @@ async def normalize_agent(stream: Any) -> None:
             publish(member, result)
         await publisher.flush()
         metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
-        log.info("normalized %d submissions: %d records, %d rejections", len(results),
-                 sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results))
+        log.info("normalized %d submissions: %d records, %d rejections, %d skipped", len(results),
+                 sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results),
+                 sum(len(r.skipped) for _, r in results))
 
 
 @app.agent(intake_bulk_topic)
@@ -130,5 +131,5 @@ async def bulk_agent(stream: Any) -> None:
             await publisher.flush()
         await publisher.flush()
         metrics.STAGE_SECONDS.labels("normalize-bulk").observe(time.perf_counter() - started)
-        log.info("normalized a bulk submission: %d records, %d rejections, %.1f s held back for live traffic",
-                 len(result.records), len(result.rejections), waited)
+        log.info("normalized a bulk submission: %d records, %d rejections, %d skipped, %.1f s held back for live "
+                 "traffic", len(result.records), len(result.rejections), len(result.skipped), waited)

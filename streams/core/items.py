@@ -26,11 +26,16 @@ class Item:
 
 @dataclass(slots=True, frozen=True)
 class Problem:
-    """Something that could not be used, said so a person can fix it."""
+    """Something not carried: rejected because it is defective (said so a person can fix it), or
+    skipped by a documented policy (a skip is not an error: `skipped` tells the two apart)."""
 
     where: str
     code: str  # short machine-readable reason, also the metrics label
     reason: str
+
+    @property
+    def skipped(self) -> bool:
+        return self.code in SKIP_REASONS
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,6 +84,15 @@ class Reason:
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"
     EMPTY = "empty"
+    # Skips: policy working as intended, not errors (docs/records.md, "Skip reasons").
+    WITHHELD_REF = "withheld-ref"
+    MARKING = "marking"
+    DROPPED_TYPE = "dropped-type"
+    REVOKED = "revoked"
+
+
+# Policies that leave an object out on purpose; every other reason is a rejection.
+SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE, Reason.REVOKED})
 
 
 def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, types: list[str] | None = None) -> Item | Problem:
@@ -92,7 +106,8 @@ def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, ty
 
 
 def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:
-    """The record kizuna.rejected carries (streams.records.Rejection): pseudonymous, with where and why."""
+    """The record kizuna.rejected carries (streams.records.Rejection): pseudonymous, with where and why,
+    and whether it was skipped by policy or rejected as defective."""
     received = datetime.fromtimestamp(received_at / 1000, tz=timezone.utc)
     return {
         "submission_id": submission_id,
@@ -102,4 +117,5 @@ def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, pro
         "reason": problem.reason,
         "format": fmt,
         "received_at": received.isoformat().replace("+00:00", "Z"),
+        "outcome": "skipped" if problem.skipped else "rejected",
     }

@@ -292,13 +292,13 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
                     level) for refs in combinations]
 
 
-def _convert(event: dict[str, Any], where_event: str, plain: bool = True) -> Parsed:
+def _convert(event: dict[str, Any], where_event: str, plain: bool = True, drop: frozenset[str] = frozenset()) -> Parsed:
     """One event -> misp-stix -> the objects kizuna shares. Galaxies misp-stix cannot read are left
     out (with a problem) rather than cost the event's indicators."""
     problems: list[Problem] = []
     prepared, sources = _prepare(event, where_event, problems, plain)
     if not prepared["Event"]["Attribute"] and not prepared["Event"]["Galaxy"]:
-        return _shared(event, where_event, {}, [], sources, problems)  # all plain: nothing for misp-stix
+        return _shared(event, where_event, {}, [], sources, problems, drop)  # all plain: nothing for misp-stix
     try:
         objects, said = _run_misp_stix(prepared)
     except Exception as exc:  # noqa: BLE001 - misp-stix failing on hostile input costs this event at most
@@ -312,7 +312,7 @@ def _convert(event: dict[str, Any], where_event: str, plain: bool = True) -> Par
             objects, said = _run_misp_stix(prepared)
         except Exception as again:  # noqa: BLE001 - as above
             return _failed(where_event, problems, again)
-    return _shared(event, where_event, objects, said, sources, problems)
+    return _shared(event, where_event, objects, said, sources, problems, drop)
 
 
 def _failed(where_event: str, problems: list[Problem], exc: Exception) -> Parsed:
@@ -329,7 +329,7 @@ def _run_misp_stix(prepared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
 
 
 def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], said: list[str],
-            sources: dict[str, _Source], problems: list[Problem]) -> Parsed:
+            sources: dict[str, _Source], problems: list[Problem], drop: frozenset[str] = frozenset()) -> Parsed:
     """misp-stix's output -> what kizuna shares, marked with each attribute's level -> the STIX parser."""
     event_level = level_of([event])
     bundle, labels, owned = [], {}, set()
@@ -364,7 +364,7 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
                 bundle.append(rewired)
                 if rewired["type"] == "sighting":
                     labels[f"object {rewired['id']}"] = labels.get(f"object {rewired['sighting_of_ref']}", where_event)
-    parsed = parse_stix({"type": "bundle", "objects": bundle}) if bundle else Parsed("misp")
+    parsed = parse_stix({"type": "bundle", "objects": bundle}, drop) if bundle else Parsed("misp")
     parsed.format = "misp"
     for item in parsed.items:
         item.where = labels.get(item.where, item.where)
@@ -373,8 +373,9 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     return parsed
 
 
-def parse_misp(document: Any, plain: bool = True) -> Parsed:
-    """MISP events -> items; `plain=False` sends every attribute through misp-stix (tests compare)."""
+def parse_misp(document: Any, plain: bool = True, drop: frozenset[str] = frozenset()) -> Parsed:
+    """MISP events -> items; `plain=False` sends every attribute through misp-stix (tests compare);
+    `drop`: STIX types the operator does not share."""
     parsed = Parsed("misp")
     for index, wrapper in enumerate(_events(document)):
         event = wrapper.get("Event") if isinstance(wrapper, dict) else None
@@ -385,7 +386,7 @@ def parse_misp(document: Any, plain: bool = True) -> Parsed:
         if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
             continue
-        converted = _convert(event, where_event, plain)
+        converted = _convert(event, where_event, plain, drop)
         parsed.items += converted.items
         parsed.problems += converted.problems
         parsed.sightings += converted.sightings

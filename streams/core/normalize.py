@@ -32,8 +32,15 @@ class Normalized:
 
     context: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
-    rejections: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)  # defective: the submitter can fix them
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # left out by a documented policy, not errors
     feedback: list[dict[str, Any]] = field(default_factory=list)  # Feedback records from STIX Sightings
+
+    def note(self, submission: dict[str, Any], reporter: str, fmt: str, problems: list[Problem]) -> None:
+        """Problems as kizuna.rejected records, each on the list of its outcome."""
+        for problem in problems:
+            record = rejection(submission["submission_id"], submission["received_at"], reporter, fmt, problem)
+            (self.skipped if problem.skipped else self.rejections).append(record)
 
 
 def _scope(submission: dict[str, Any], member_tlp: str | None,
@@ -69,10 +76,9 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
-        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
-        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+        out.note(submission, reporter, parsed.format, [problem, *parsed.problems])
         return out
-    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, p) for p in parsed.problems]
+    out.note(submission, reporter, parsed.format, parsed.problems)
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
         levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
@@ -84,7 +90,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         else:
             problem = None
         if problem is not None:
-            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format, problem))
+            out.note(submission, reporter, parsed.format, [problem])
             continue
         level = max(levels)
         known = by_id.get(item.id)

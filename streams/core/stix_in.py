@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
+from stix2.base import SCO_DET_ID_NAMESPACE, _choose_one_hash
+from stix2.canonicalization.Canonicalize import canonicalize as canonical_json
+from stix2.registry import class_for_type
 from stix2patterns.validator import validate as validate_pattern
 
 from streams.core import canonical
 from streams.core.items import Item, Parsed, Problem, Reason, Sighting, simple_indicator
 from streams.core.scrub import scrub
+from streams.core.stix_out import EXTENSION_ID as KIZUNA_EXTENSION_ID
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 # [type:path = 'value'] — the common case, canonicalised without the full pattern parser.
@@ -25,15 +30,26 @@ _HASH_NAMES = {"md5": "file-md5", "sha1": "file-sha1", "sha-1": "file-sha1", "sh
 
 # Properties never carried out of the hub: they name the provider or are replaced by the hub's own.
 _HUB_OWNED = frozenset({"id", "type", "spec_version", "created", "modified", "created_by_ref",
-                        "object_marking_refs", "granular_markings", "extensions", "revoked"})
-# Object types that carry identity or are feedback, not shared content.
-_WITHHELD = {"identity": "identity objects are not shared: they would name the provider or a victim"}
+                        "object_marking_refs", "granular_markings", "revoked"})
+# Object types that carry identity or are feedback, not shared content (skipped, reason `withheld`).
+_WITHHELD = {
+    "identity": "identity objects are not shared: they would name the provider or a victim",
+    "user-account": "user accounts are not shared: they are personal data of a victim",
+}
 # Public knowledge bases whose external references are kept; others may be internal tickets.
 _PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd"})
-_SHAREABLE = frozenset({
+# STIX 2.1 cyber-observables: carried under their deterministic SCO ids.
+_SCOS = frozenset({
+    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
+    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
+    "windows-registry-key", "x509-certificate",
+})
+_STIX_ID = re.compile(r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# STIX 2.1 domain objects (and the language-content SMO), deduplicated across submitters by natural key.
+_SDOS = frozenset({
     "attack-pattern", "campaign", "course-of-action", "grouping", "infrastructure", "intrusion-set",
-    "location", "malware", "malware-analysis", "note", "opinion", "report", "threat-actor", "tool",
-    "vulnerability", "relationship",
+    "location", "malware", "malware-analysis", "note", "observed-data", "opinion", "report", "threat-actor",
+    "tool", "vulnerability", "language-content",
 })
 
 
@@ -122,19 +138,37 @@ def _natural_key(obj: dict[str, Any]) -> str:
     return "id:" + str(obj.get("id"))
 
 
-def _body(obj: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
-    body = scrub({k: v for k, v in obj.items() if k not in _HUB_OWNED and not k.startswith("x_")})
+def _rewire(value: Any, ids: dict[str, str], key: str = "") -> Any:
+    """Every `*_ref`/`*_refs` at any depth pointed at the canonical id; a ref to an object not carried
+    is dropped (a submitter's own ids never leave the hub)."""
+    if key.endswith("_ref"):
+        return ids.get(value) if isinstance(value, str) else None
+    if key.endswith("_refs") and isinstance(value, list):
+        return [ids[r] for r in value if isinstance(r, str) and r in ids] or None
+    if isinstance(value, dict):
+        pairs = ((k, _rewire(v, ids, k)) for k, v in value.items())
+        return {k: v for k, v in pairs if v is not None}
+    if isinstance(value, list):
+        return [_rewire(v, ids) for v in value]
+    return value
+
+
+def _body(obj: dict[str, Any], ids: dict[str, str], kept: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """What is carried of an object: custom `x_` properties and extensions included, the hub-owned ones
+    and a forged kizuna extension not; prose scrubbed of personal data except the `kept` properties
+    (an observable's own values: an IP address is no phone number)."""
+    body = {k: v for k, v in obj.items() if k not in _HUB_OWNED}
+    body = {k: (v if k in kept else scrub(v, k)) for k, v in _rewire(body, ids).items()}
+    if isinstance(body.get("extensions"), dict):
+        body["extensions"] = {k: v for k, v in body["extensions"].items() if k != KIZUNA_EXTENSION_ID}
+        if not body["extensions"]:
+            del body["extensions"]
     if "external_references" in body:
         refs = [r for r in _dicts(body["external_references"]) if r.get("source_name") in _PUBLIC_SOURCES]
         if refs:
             body["external_references"] = refs
         else:
             del body["external_references"]
-    for key in ("object_refs", "sample_refs", "operating_system_refs"):
-        if isinstance(body.get(key), list):
-            body[key] = [ids[r] for r in body[key] if isinstance(r, str) and r in ids]
-            if not body[key]:
-                del body[key]
     return body
 
 
@@ -154,7 +188,144 @@ def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP]
     parsed.sightings.append(Sighting(str(obj.get("id")), target, count, most_restrictive(levels), where))
 
 
-def parse_stix(document: Any) -> Parsed:
+def _sco_id(obj: dict[str, Any], ids: dict[str, str]) -> str | Problem | None:
+    """The STIX 2.1 deterministic id of an observable (UUIDv5 of its id-contributing properties, as
+    the stix2 library defines them), over kizuna's canonical value; None while a ref it is made of
+    is not resolved yet. The same observable from any submitter is one record."""
+    stix_type = obj["type"]
+    cls = class_for_type(stix_type, "2.1", "observables")
+    contributing = getattr(cls, "_id_contributing_properties", None) or []
+    where = f"object {obj.get('id')}"
+    values: dict[str, Any] = {}
+    for key in contributing:
+        if key not in obj:
+            continue
+        value = obj[key]
+        if key.endswith("_ref") or key.endswith("_refs"):
+            value = _rewire({key: value}, ids).get(key)
+            if value is None or (key.endswith("_refs") and len(value) != len(obj[key])):
+                return None
+        elif key == "hashes" and isinstance(value, dict):
+            value = _choose_one_hash({k: v.lower() if isinstance(v, str) else v for k, v in value.items()})
+        elif key == "value" and (stix_type, "value") in _PATH_KINDS and isinstance(value, str):
+            try:
+                value = canonical.canonicalize(_PATH_KINDS[(stix_type, "value")], value)[1]
+            except canonical.InvalidValue as exc:
+                return Problem(where, Reason.INVALID_VALUE, str(exc))
+        values[key] = value
+    if not values:  # no contributing property: the spec leaves the id random, kizuna keys it by its own id
+        return canonical.object_id(stix_type, "id:" + str(obj.get("id")))
+    return f"{stix_type}--{uuid.uuid5(SCO_DET_ID_NAMESPACE, canonical_json(values, utf8=False))}"
+
+
+def _custom_types(objects: list[dict[str, Any]]) -> frozenset[str]:
+    """Types that extension-definitions in the bundle declare (new-sdo / new-sco / new-sro)."""
+    declared = set()
+    for obj in objects:
+        if obj.get("type") == "extension-definition" and any(
+                t in ("new-sdo", "new-sco", "new-sro") for t in _strings(obj.get("extension_types"))):
+            declared.add(obj.get("id"))
+    return frozenset(declared)
+
+
+def _kind(obj: dict[str, Any], declared: frozenset[str]) -> str | None:
+    """sdo | sco | custom (x- types, objects under an extension-definition, extension-definitions) | None."""
+    stix_type = obj["type"]
+    if stix_type in _SDOS:
+        return "sdo"
+    if stix_type in _SCOS:
+        return "sco"
+    extensions = obj.get("extensions")
+    if (stix_type.startswith("x-") or stix_type == "extension-definition"
+            or (isinstance(extensions, dict) and any(k in declared for k in extensions))):
+        return "custom"
+    return None
+
+
+def _classify(parsed: Parsed, good: list[dict[str, Any]], local: dict[str, TLP], drop: frozenset[str],
+              ids: dict[str, str], left_out: set[str]) -> list[tuple[dict[str, Any], str, list[TLP]]]:
+    """First pass: indicators parsed, every other object's canonical id found or its skip recorded;
+    returns what is read after the ids are known (objects, relationships, sightings)."""
+    declared = _custom_types(good)
+    deferred: list[tuple[dict[str, Any], str, list[TLP]]] = []
+    scos: list[tuple[dict[str, Any], str, list[TLP]]] = []
+    for index, obj in enumerate(good):
+        stix_type, oid = obj.get("type"), obj.get("id")
+        where = f"object {oid}" if isinstance(oid, str) else f"objects[{index}]"
+        if not isinstance(stix_type, str):
+            parsed.problems.append(Problem(where, Reason.MALFORMED, "the object has no type"))
+            continue
+        skip = None
+        if stix_type == "marking-definition":
+            skip = Problem(where, Reason.MARKING, "marking definitions are not carried: the hub marks every record "
+                           "with its TLP 2.0 level, read from this marking where it is one")
+        elif stix_type in drop:
+            skip = Problem(where, Reason.DROPPED_TYPE, f"the hub's operator does not share {stix_type!r} objects "
+                           "(KIZUNA_DROP_TYPES)")
+        elif stix_type in _WITHHELD:
+            skip = Problem(where, Reason.WITHHELD, _WITHHELD[stix_type])
+        elif obj.get("revoked") is True:
+            skip = Problem(where, Reason.REVOKED, "the object is revoked by its creator: nothing to share")
+        if skip is not None:
+            parsed.problems.append(skip)
+            if isinstance(oid, str):
+                left_out.add(oid)
+            continue
+        levels = _marking_levels(obj, local)
+        if stix_type == "indicator":
+            result = _indicator(obj, where)
+            if isinstance(result, Problem):
+                parsed.problems.append(result)
+                continue
+            result.tlp = most_restrictive(levels)
+            parsed.items.append(result)
+            if isinstance(oid, str):
+                ids[oid] = result.id
+            continue
+        if stix_type in ("sighting", "relationship"):
+            deferred.append((obj, where, levels))
+            continue
+        kind = _kind(obj, declared)
+        if kind is None:
+            parsed.problems.append(Problem(where, Reason.UNSUPPORTED_TYPE, f"{stix_type!r} is neither a STIX 2.1 "
+                                           "type nor a custom one (x- or under an extension-definition)"))
+        elif kind == "sco":
+            scos.append((obj, where, levels))
+        else:
+            if isinstance(oid, str):
+                ids[oid] = (canonical.object_id(stix_type, _natural_key(obj)) if kind == "sdo"
+                            else oid if _STIX_ID.match(oid) and oid.startswith(stix_type + "--")
+                            else canonical.object_id(stix_type, "id:" + oid))
+            deferred.append((obj, where, levels))
+    _sco_ids(parsed, scos, ids, deferred)
+    return deferred
+
+
+def _sco_ids(parsed: Parsed, scos: list[tuple[dict[str, Any], str, list[TLP]]], ids: dict[str, str],
+             deferred: list[tuple[dict[str, Any], str, list[TLP]]]) -> None:
+    """Observables whose ids depend on others' (a network-traffic's src_ref ...) after those."""
+    pending = scos
+    while pending:
+        waiting = []
+        for entry in pending:
+            result = _sco_id(entry[0], ids)
+            if result is None:
+                waiting.append(entry)
+            elif isinstance(result, Problem):
+                parsed.problems.append(result)
+            else:
+                ids[str(entry[0].get("id"))] = result
+                deferred.append(entry)
+        if len(waiting) == len(pending):  # refs to objects not in the bundle: keyed by what is known
+            for obj, where, _ in waiting:
+                parsed.problems.append(Problem(where, Reason.DANGLING_REF,
+                                               "the observable refers to an object not in this bundle"))
+            return
+        pending = waiting
+
+
+def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
+    """A bundle -> items, skips and rejections; `drop`: types the operator does not share."""
     parsed = Parsed("stix")
     if isinstance(document, dict) and document.get("type") == "bundle":
         objects = document.get("objects")
@@ -172,39 +343,9 @@ def parse_stix(document: Any) -> Parsed:
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
             parsed.problems.append(Problem(f"objects[{index}]", Reason.MALFORMED, "not a JSON object"))
-    local = _local_markings(good)
     ids: dict[str, str] = {}  # submitted id -> canonical id
-    deferred: list[tuple[dict[str, Any], str, list[TLP]]] = []
-    for index, obj in enumerate(good):
-        stix_type, oid = obj.get("type"), obj.get("id")
-        where = f"object {oid}" if isinstance(oid, str) else f"objects[{index}]"
-        if not isinstance(stix_type, str):
-            parsed.problems.append(Problem(where, Reason.MALFORMED, "the object has no type"))
-            continue
-        if stix_type == "marking-definition":
-            continue
-        if stix_type in _WITHHELD:
-            parsed.problems.append(Problem(where, Reason.WITHHELD, _WITHHELD[stix_type]))
-            continue
-        if stix_type == "sighting":
-            deferred.append((obj, where, _marking_levels(obj, local)))
-            continue
-        levels = _marking_levels(obj, local)
-        if stix_type == "indicator":
-            result = _indicator(obj, where)
-            if isinstance(result, Problem):
-                parsed.problems.append(result)
-                continue
-            result.tlp = most_restrictive(levels)
-            parsed.items.append(result)
-            if isinstance(oid, str):
-                ids[oid] = result.id
-        elif stix_type in _SHAREABLE:
-            if stix_type != "relationship" and isinstance(oid, str):
-                ids[oid] = canonical.object_id(stix_type, _natural_key(obj))
-            deferred.append((obj, where, levels))
-        else:
-            parsed.problems.append(Problem(where, Reason.UNSUPPORTED_TYPE, f"object type {stix_type!r} is not shared"))
+    left_out: set[str] = set()  # submitted ids skipped by policy: what points at them is skipped too
+    deferred = _classify(parsed, good, _local_markings(good), drop, ids, left_out)
     # Objects after indicators, so that relationships and refs point at canonical ids.
     for obj, where, levels in deferred:
         stix_type = obj["type"]
@@ -216,15 +357,20 @@ def parse_stix(document: Any) -> Parsed:
             source = ids.get(source_ref) if isinstance(source_ref, str) else None
             target = ids.get(target_ref) if isinstance(target_ref, str) else None
             if not source or not target:
-                parsed.problems.append(Problem(where, Reason.DANGLING_REF,
-                                               "the relationship points at an object not shared in this bundle"))
+                if source_ref in left_out or target_ref in left_out:
+                    parsed.problems.append(Problem(where, Reason.WITHHELD_REF, "the relationship points at an "
+                                                   "object not shared by policy (withheld, revoked or dropped)"))
+                else:
+                    parsed.problems.append(Problem(where, Reason.DANGLING_REF,
+                                                   "the relationship points at an object not shared in this bundle"))
                 continue
             kind = str(obj.get("relationship_type", "related-to"))
             body = _body(obj, ids) | {"source_ref": source, "target_ref": target, "relationship_type": kind}
             item_id = canonical.object_id("relationship", f"{source}|{kind}|{target}")
         else:
-            body = _body(obj, ids)
-            own_id = obj.get("id")
-            item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
+            item_id = ids[obj["id"]]
+            kept = frozenset(getattr(class_for_type(stix_type, "2.1", "observables"), "_id_contributing_properties",
+                                     None) or ()) if stix_type in _SCOS else frozenset()
+            body = _body(obj, ids, kept)
         parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body))
     return parsed

@@ -59,7 +59,7 @@ def test_stix_bad_objects_are_rejected_one_by_one():
         {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = ", "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--4", "pattern": "rule x { condition: true }", "pattern_type": "yara"},
         {"type": "identity", "id": "identity--5", "name": "ACME"},
-        {"type": "x-acme-thing", "id": "x-acme-thing--6"},
+        {"type": "acme-thing", "id": "acme-thing--6"},
         {"type": "relationship", "id": "relationship--7", "relationship_type": "indicates",
          "source_ref": "indicator--2", "target_ref": "malware--nowhere"},
         "not an object",
@@ -72,7 +72,7 @@ def test_stix_bad_objects_are_rejected_one_by_one():
         "object indicator--3": Reason.INVALID_PATTERN,
         "object indicator--4": Reason.UNSUPPORTED_PATTERN_TYPE,
         "object identity--5": Reason.WITHHELD,
-        "object x-acme-thing--6": Reason.UNSUPPORTED_TYPE,
+        "object acme-thing--6": Reason.UNSUPPORTED_TYPE,
         "object relationship--7": Reason.DANGLING_REF,
         "objects[7]": Reason.MALFORMED,
     }

@@ -62,7 +62,8 @@ def test_problems_become_rejections_with_where_and_reason():
     out = normalize(submission(tlp="green"), parsed, "m-1")
     assert len(out.records) == 1
     assert out.rejections == [{"submission_id": "s-1", "reporter": "m-1", "where": "line 3", "code": "invalid-value",
-                               "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z"}]
+                               "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z",
+                               "outcome": "rejected"}]
     Rejection(**out.rejections[0])  # the documented contract of kizuna.rejected
 
 
