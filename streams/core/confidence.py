@@ -6,7 +6,8 @@
       − W_warninglist   if the value is on a MISP warning list
     confidence = round(100 · sigmoid(L))
 
-- A positive signal is a report (W_report), a sighting (W_sighting · (1 + repeat · ln count))
+- A positive signal is a report (W_report; W_context_report when the provider did not mark it
+  for detection), a sighting (W_sighting · (1 + repeat · ln count))
   or a confirmation (W_confirm). A member counts once, with its strongest signal:
   independent corroboration adds up, repetition by one member barely does.
 - rel(m) = 2 · E[Beta(α, β)] of the member's reputation: 1.0 for a newcomer
@@ -23,8 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-Kind = Literal["report", "sighting", "confirm", "false-positive"]
-POSITIVE: frozenset[str] = frozenset({"report", "sighting", "confirm"})
+Kind = Literal["report", "context-report", "sighting", "confirm", "false-positive"]
+POSITIVE: frozenset[str] = frozenset({"report", "context-report", "sighting", "confirm"})
 DAY_MS = 86_400_000
 
 
@@ -32,6 +33,7 @@ DAY_MS = 86_400_000
 class Weights:
     prior: float = 0.30
     report: float = 1.2
+    context_report: float = 0.6  # a report its provider did not mark for detection (MISP to_ids false)
     sighting: float = 1.6
     confirm: float = 2.0
     false_positive: float = 3.0
@@ -65,7 +67,7 @@ def sigmoid(x: float) -> float:
 
 def _strength(signal: Signal, w: Weights) -> float:
     repeat = 1 + w.repeat * math.log(max(1, signal.count))
-    return {"report": w.report, "sighting": w.sighting * repeat, "confirm": w.confirm,
+    return {"report": w.report, "context-report": w.context_report, "sighting": w.sighting * repeat, "confirm": w.confirm,
             "false-positive": w.false_positive * repeat}[signal.kind]
 
 

@@ -22,6 +22,9 @@ class Item:
     pattern: str | None = None  # complex STIX patterns only; simple ones follow from observable and value
     indicator_types: list[str] = field(default_factory=list)
     body: dict[str, Any] | None = None  # other properties of a non-indicator object
+    for_detection: bool = True  # False: the provider did not mark it for detection (MISP to_ids false)
+    audience: str | None = None  # a MISP distribution naming who may see it (0, 4): why `tlp` is RED
+    tagged: TLP | None = None  # with `audience`: the level from tags alone, used with --override-distribution
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,6 +80,7 @@ class Reason:
     DANGLING_REF = "dangling-ref"
     NO_TLP = "no-tlp"
     RED_NEEDS_RECIPIENTS = "red-needs-recipients"
+    DISTRIBUTION = "distribution-narrower"
     UNKNOWN_SECTOR = "unknown-sector"
     UNKNOWN_MEMBER = "unknown-member"
     UNAUTHENTICATED = "unauthenticated"
@@ -89,10 +93,12 @@ class Reason:
     MARKING = "marking"
     DROPPED_TYPE = "dropped-type"
     REVOKED = "revoked"
+    PERSONAL_DATA = "personal-data"
 
 
 # Policies that leave an object out on purpose; every other reason is a rejection.
-SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE, Reason.REVOKED})
+SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE, Reason.REVOKED,
+                          Reason.PERSONAL_DATA})
 
 
 def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None, types: list[str] | None = None) -> Item | Problem:

@@ -78,8 +78,10 @@ def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> 
             "reporter": batch["reporter"], "tlp": record["tlp"], "sectors": list(batch["sectors"]),
             "recipients": list(recipients), "named": batch.get("named"),
             "first": seen, "last": seen, "types": list(record["indicator_types"]), "body": record["body"],
+            "detection": record.get("for_detection", True),
         }
     else:
+        entry["detection"] = entry.get("detection", True) or record.get("for_detection", True)
         if seen < entry["first"]:
             entry["first"], entry["body"] = seen, record["body"] or entry["body"]
         entry["last"] = max(entry["last"], seen)
@@ -149,7 +151,8 @@ def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
     feedback = _visible_feedback(state, level)
     if len(reports) > 1:
         reports.sort(key=lambda e: (e["first"], e["reporter"]))
-    signals = [Signal(e["reporter"], "report", rel(e["reporter"], level), e["last"]) for e in reports]
+    signals = [Signal(e["reporter"], "report" if e.get("detection", True) else "context-report",
+                      rel(e["reporter"], level), e["last"]) for e in reports]
     signals += [Signal(f["member"], f["kind"], rel(f["member"], level), f["last"], f["count"]) for f in feedback]
     last_seen = max([e["last"] for e in reports] + [f["last"] for f in feedback])
     return {
@@ -162,6 +165,7 @@ def view(state: State, audience: Audience, rel: Reliability) -> dict[str, Any]:
         "sightings": sum(f["count"] for f in feedback if f["kind"] == "sighting"),
         "false_positives": sum(f["count"] for f in feedback if f["kind"] == "false-positive"),
         "warned": bool(state["warned"]),
+        "for_detection": any(e.get("detection", True) for e in reports),
         "confidence": confidence(signals, bool(state["warned"]), state["observable"], last_seen),
     }
 

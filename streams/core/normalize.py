@@ -79,12 +79,19 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         out.note(submission, reporter, parsed.format, [problem, *parsed.problems])
         return out
     out.note(submission, reporter, parsed.format, parsed.problems)
+    stated = parse_level(submission["tlp"]) if submission.get("tlp") else None
+    override = bool(submission.get("override_distribution"))
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
-        levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
-        if not levels:
+        own = item.tagged if item.audience and override and stated is not None else item.tlp
+        level = own or parsed.tlp or default  # the object's own marking wins; --tlp applies to all else
+        if level is None:
             problem = Problem(item.where, Reason.NO_TLP, "no TLP marking, tag or --tlp; kizuna never guesses one")
-        elif max(levels) is TLP.RED and not recipients:
+        elif item.audience and own is TLP.RED and stated is not None and stated < TLP.RED and not recipients:
+            problem = Problem(item.where, Reason.DISTRIBUTION, f"the MISP {item.audience} is narrower than "
+                              f"--tlp {stated.slug}: submit with --override-distribution to share it at "
+                              f"TLP:{stated.slug.upper()} anyway, or name its recipients with --to")
+        elif level is TLP.RED and not recipients:
             problem = Problem(item.where, Reason.RED_NEEDS_RECIPIENTS,
                               "TLP:RED is delivered only to named recipients (--to), never to a sector")
         else:
@@ -92,10 +99,10 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         if problem is not None:
             out.note(submission, reporter, parsed.format, [problem])
             continue
-        level = max(levels)
         known = by_id.get(item.id)
         if known is not None:  # the same object twice in one submission: one record, narrowest level
             known["indicator_types"] = sorted(set(known["indicator_types"]) | set(item.indicator_types))
+            known["for_detection"] = known["for_detection"] or item.for_detection
             if TLP.from_slug(known["tlp"]) < level:
                 known["tlp"] = level.slug
             continue
@@ -109,6 +116,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
             "indicator_types": sorted(set(item.indicator_types)),
             "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
             "warninglists": warnings.match(item.observable, item.value) if warnings else [],
+            "for_detection": item.for_detection,
         }
     out.records = list(by_id.values())
     for sighting in parsed.sightings:

@@ -14,6 +14,7 @@ from streams.core import canonical
 from streams.core.items import Item, Parsed, Problem, Reason, Sighting, simple_indicator
 from streams.core.scrub import scrub
 from streams.core.stix_out import EXTENSION_ID as KIZUNA_EXTENSION_ID
+from streams.core.stix_out import SCO_TYPES as _SCOS
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 # [type:path = 'value'] — the common case, canonicalised without the full pattern parser.
@@ -37,14 +38,15 @@ _WITHHELD = {
     "user-account": "user accounts are not shared: they are personal data of a victim",
 }
 # Public knowledge bases whose external references are kept; others may be internal tickets.
-_PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd"})
-# STIX 2.1 cyber-observables: carried under their deterministic SCO ids.
-_SCOS = frozenset({
-    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
-    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
-    "windows-registry-key", "x509-certificate",
-})
+# LINK_SOURCE: links a provider published with its MISP event (`link` attributes), kept as it chose to share them.
+LINK_SOURCE = "misp-link"
+_PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd",
+                             LINK_SOURCE})
 _STIX_ID = re.compile(r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Objects that are one author's own view (two reports named alike are two reports): keyed by their id.
+_OWN_VIEWS = frozenset({"grouping", "malware-analysis", "note", "observed-data", "opinion", "report"})
+# Detection-rule languages carried as indicators with their own pattern_type, the rule intact.
+RULE_PATTERN_TYPES = frozenset({"yara", "sigma", "snort", "suricata", "pcre"})
 # STIX 2.1 domain objects (and the language-content SMO), deduplicated across submitters by natural key.
 _SDOS = frozenset({
     "attack-pattern", "campaign", "course-of-action", "grouping", "infrastructure", "intrusion-set",
@@ -106,14 +108,23 @@ def _local_markings(objects: list[dict[str, Any]]) -> dict[str, TLP]:
 def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
     pattern = obj.get("pattern")
     pattern_type = obj.get("pattern_type", "stix")
-    if pattern_type != "stix":
-        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE,
-                       f"pattern_type {pattern_type!r} is not supported; only STIX patterns are shared")
+    if pattern_type != "stix" and pattern_type not in RULE_PATTERN_TYPES:
+        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE, f"pattern_type {pattern_type!r} is not supported; "
+                       f"kizuna shares stix, {', '.join(sorted(RULE_PATTERN_TYPES))}")
     if not isinstance(pattern, str) or not pattern.strip():
         return Problem(where, Reason.INVALID_PATTERN, "the indicator has no pattern")
+    if len(pattern) > 65536:
+        return Problem(where, Reason.INVALID_PATTERN, f"the pattern is {len(pattern)} characters (limit 65536)")
+    types = _strings(obj.get("indicator_types"))[:16]
+    if pattern_type != "stix":  # a detection rule: carried intact, one record per rule text
+        body = {k: obj[k] for k in ("name", "description", "pattern_version") if isinstance(obj.get(k), str)}
+        body = scrub(body) | {"pattern": pattern, "pattern_type": pattern_type}
+        if types:
+            body["indicator_types"] = types
+        return Item(id=canonical.object_id("indicator", f"{pattern_type}|{pattern.strip()}"), stix_type="indicator",
+                    where=where, indicator_types=types, body=body)
     if len(pattern) > 16384:
         return Problem(where, Reason.INVALID_PATTERN, f"the pattern is {len(pattern)} characters (limit 16384)")
-    types = _strings(obj.get("indicator_types"))[:16]
     simple = simple_pattern(pattern)
     if simple:
         return simple_indicator(*simple, where, types=types)
@@ -129,11 +140,12 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
 
 
 def _natural_key(obj: dict[str, Any]) -> str:
-    """What makes two submitters' copies of an object the same object."""
+    """What makes two submitters' copies of an object the same object: a public knowledge base's id,
+    else the name (a malware family, a tool ...), except for what is one author's own view of things."""
     for ref in _dicts(obj.get("external_references")):
         if ref.get("source_name") in _PUBLIC_SOURCES and ref.get("external_id"):
             return f"{ref['source_name']}:{str(ref['external_id']).upper()}"
-    if isinstance(obj.get("name"), str) and obj["name"].strip():
+    if obj.get("type") not in _OWN_VIEWS and isinstance(obj.get("name"), str) and obj["name"].strip():
         return "name:" + " ".join(obj["name"].lower().split())
     return "id:" + str(obj.get("id"))
 
