@@ -164,7 +164,7 @@ def canonical_url(value: str) -> str:
         raise InvalidValue(f"{value!r} is not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
     # Any scheme with a network location: attackers use smb://, tcp://, udp://, ws:// as much as http://.
-    if not _SCHEME.match(scheme) or scheme in NON_NETWORK_SCHEMES or not parts.netloc:
+    if not _SCHEME.match(scheme) or scheme in NON_NETWORK_SCHEMES or "//" not in text[:len(scheme) + 3]:
         raise InvalidValue(f"{value!r} is not a URL with a network scheme (http, https, ftp, smb, tcp ...)")
     if not parts.hostname:
         raise InvalidValue(f"{value!r} has no host")

@@ -59,6 +59,8 @@ ATTRIBUTE_KINDS: dict[str, tuple[str | None, ...]] = {
     "email": ("email-addr",), "email-src": ("email-addr",), "email-dst": ("email-addr",),
 }
 
+# Attribute types that are context by nature, whatever their value looks like.
+CONTEXT_TYPES = frozenset({"link", "text", "comment", "other"})
 # Detection-rule attribute types -> the STIX indicator pattern_type they are carried under.
 RULE_TYPES = {"yara": "yara", "sigma": "sigma", "snort": "snort", "suricata": "suricata"}
 
@@ -424,7 +426,9 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
         elif item.tlp is event_level:  # the event's report, its groupings and galaxies: the event's own level
             item.audience, item.tagged = event_audience, event_tagged
     parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]
-    parsed.problems = problems + [replace(p, where=labels.get(p.where, p.where)) for p in parsed.problems]
+    made_here = {f"object {report_id}", *(f"object grouping--{key}" for key in groups)}  # kizuna's, not the provider's
+    parsed.problems = problems + [replace(p, where=labels.get(p.where, p.where)) for p in parsed.problems
+                                  if p.where not in made_here]
     return parsed
 
 
@@ -436,12 +440,14 @@ def _attribute_objects(key: str, source: _Source, objects: dict[str, Any], repor
                  "pattern_type": pattern_type, "indicator_types": ["malicious-activity"]}]
     observed = objects.get(f"observed-data--{key}")
     parts = source.parts if source.parts is not None else _observables(observed, objects)
+    if source.misp_type in CONTEXT_TYPES:  # a link to an analysis is no indicator: its URL is context
+        parts = []
     made: list[dict[str, Any]] = [
         {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid5(_KEYS, f'{key}|{kind}|{value}')}",
          "pattern": pattern_for(kind, value), "pattern_type": "stix"} for kind, value in parts]
     made += [_plain(objects[oid]) for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
     refs = (observed or {}).get("object_refs") or []
-    if source.parts is None and refs and (not parts or len(refs) > 1):  # what the observables are besides values
+    if source.parts is None and refs and (not parts or "|" in source.misp_type):  # composites: parts related
         made += [_plain(objects[ref]) for ref in refs if ref in objects]
     context = objects.get(f"x-misp-attribute--{key}")
     if context is not None and not made:

@@ -43,6 +43,8 @@ LINK_SOURCE = "misp-link"
 _PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd",
                              LINK_SOURCE})
 _STIX_ID = re.compile(r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Objects that STIX requires to refer to others (object_refs).
+_CONTAINERS = frozenset({"grouping", "note", "observed-data", "opinion", "report"})
 # Objects that are one author's own view (two reports named alike are two reports): keyed by their id.
 _OWN_VIEWS = frozenset({"grouping", "malware-analysis", "note", "observed-data", "opinion", "report"})
 # Detection-rule languages carried as indicators with their own pattern_type, the rule intact.
@@ -298,7 +300,9 @@ def _classify(parsed: Parsed, good: list[dict[str, Any]], local: dict[str, TLP],
             deferred.append((obj, where, levels))
             continue
         kind = _kind(obj, declared)
-        if kind is None:
+        if kind in ("sco", "custom") and not isinstance(oid, str):
+            parsed.problems.append(Problem(where, Reason.MALFORMED, "the object has no id"))
+        elif kind is None:
             parsed.problems.append(Problem(where, Reason.UNSUPPORTED_TYPE, f"{stix_type!r} is neither a STIX 2.1 "
                                            "type nor a custom one (x- or under an extension-definition)"))
         elif kind == "sco":
@@ -369,7 +373,7 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
             source = ids.get(source_ref) if isinstance(source_ref, str) else None
             target = ids.get(target_ref) if isinstance(target_ref, str) else None
             if not source or not target:
-                if source_ref in left_out or target_ref in left_out:
+                if any(isinstance(ref, str) and ref in left_out for ref in (source_ref, target_ref)):
                     parsed.problems.append(Problem(where, Reason.WITHHELD_REF, "the relationship points at an "
                                                    "object not shared by policy (withheld, revoked or dropped)"))
                 else:
@@ -380,9 +384,14 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
             body = _body(obj, ids) | {"source_ref": source, "target_ref": target, "relationship_type": kind}
             item_id = canonical.object_id("relationship", f"{source}|{kind}|{target}")
         else:
-            item_id = ids[obj["id"]]
+            own_id = obj.get("id")
+            item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
             kept = frozenset(getattr(class_for_type(stix_type, "2.1", "observables"), "_id_contributing_properties",
                                      None) or ()) if stix_type in _SCOS else frozenset()
             body = _body(obj, ids, kept)
+            if stix_type in _CONTAINERS and "object_refs" not in body:
+                parsed.problems.append(Problem(where, Reason.DANGLING_REF, "none of the objects it refers to is "
+                                               "shared in this bundle"))
+                continue
         parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body))
     return parsed

@@ -57,7 +57,7 @@ def test_stix_bad_objects_are_rejected_one_by_one():
         {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '45.77.65.211']", "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '999.1.1.1']", "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = ", "pattern_type": "stix"},
-        {"type": "indicator", "id": "indicator--4", "pattern": "rule x { condition: true }", "pattern_type": "yara"},
+        {"type": "indicator", "id": "indicator--4", "pattern": "index=fw dest=1.2.3.4", "pattern_type": "spl"},
         {"type": "identity", "id": "identity--5", "name": "ACME"},
         {"type": "acme-thing", "id": "acme-thing--6"},
         {"type": "relationship", "id": "relationship--7", "relationship_type": "indicates",
@@ -83,15 +83,16 @@ def test_misp_tags_composites_and_unsupported_types():
     assert ("domain-name", "login-portal.example") in values(parsed)
     assert ("ipv4-addr", "45.77.65.213") in values(parsed)
     assert {i.tlp for i in parsed.items} == {TLP.GREEN}
-    assert [(p.code, p.where) for p in parsed.problems] == [
-        (Reason.UNSUPPORTED_TYPE, "attribute 6a000000-0000-4000-8000-000000000005")]
+    assert parsed.problems == []
+    lone_filename = [i for i in parsed.items if i.where == "attribute 6a000000-0000-4000-8000-000000000005"]
+    assert [(i.stix_type, i.body["name"]) for i in lone_filename] == [("file", "invoice.pdf.exe")]  # context, carried
 
 
 def test_misp_attribute_tag_narrows_the_event_level():
     event = {"Event": {"Tag": [{"name": "tlp:green"}], "Attribute": [
         {"type": "domain", "value": "a.example", "Tag": [{"name": "tlp:amber"}]},
         {"type": "domain", "value": "b.example"}]}}
-    levels = {i.value: i.tlp for i in parse(orjson.dumps(event)).items}
+    levels = {i.value: i.tlp for i in parse(orjson.dumps(event)).items if i.value}
     assert levels == {"a.example": TLP.AMBER, "b.example": TLP.GREEN}
 
 
