@@ -42,6 +42,8 @@ _WITHHELD = {
 LINK_SOURCE = "misp-link"
 _PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd",
                              LINK_SOURCE})
+_HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
+          "HKU": "HKEY_USERS", "HKCC": "HKEY_CURRENT_CONFIG"}
 _STIX_ID = re.compile(r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Objects that STIX requires to refer to others (object_refs).
 _CONTAINERS = frozenset({"grouping", "note", "observed-data", "opinion", "report"})
@@ -110,8 +112,8 @@ def _local_markings(objects: list[dict[str, Any]]) -> dict[str, TLP]:
 def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
     pattern = obj.get("pattern")
     pattern_type = obj.get("pattern_type", "stix")
-    if pattern_type != "stix" and pattern_type not in RULE_PATTERN_TYPES:
-        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE, f"pattern_type {pattern_type!r} is not supported; "
+    if pattern_type != "stix" and (not isinstance(pattern_type, str) or pattern_type not in RULE_PATTERN_TYPES):
+        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE, f"pattern_type {str(pattern_type)[:40]!r} is not supported; "
                        f"kizuna shares stix, {', '.join(sorted(RULE_PATTERN_TYPES))}")
     if not isinstance(pattern, str) or not pattern.strip():
         return Problem(where, Reason.INVALID_PATTERN, "the indicator has no pattern")
@@ -202,14 +204,34 @@ def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP]
     parsed.sightings.append(Sighting(str(obj.get("id")), target, count, most_restrictive(levels), where))
 
 
-def _sco_id(obj: dict[str, Any], ids: dict[str, str]) -> str | Problem | None:
+def _contributing(stix_type: str) -> tuple[str, ...]:
+    """An observable type's id-contributing properties, as the stix2 library defines them."""
+    return tuple(getattr(class_for_type(stix_type, "2.1", "observables"), "_id_contributing_properties", None) or ())
+
+
+def _canonical_sco(obj: dict[str, Any], where: str) -> dict[str, Any] | Problem:
+    """An observable with kizuna's canonical value (IDNA domain, compressed IPv6, lower-case hashes) and
+    registry keys with their hive written out, as STIX 2.1 requires (HKCU -> HKEY_CURRENT_USER)."""
+    stix_type, value = obj["type"], obj.get("value")
+    if (stix_type, "value") in _PATH_KINDS and isinstance(value, str):
+        try:
+            obj = {**obj, "value": canonical.canonicalize(_PATH_KINDS[(stix_type, "value")], value)[1]}
+        except canonical.InvalidValue as exc:
+            return Problem(where, Reason.INVALID_VALUE, str(exc))
+    if isinstance(obj.get("hashes"), dict):
+        obj = {**obj, "hashes": {k: v.lower() if isinstance(v, str) else v for k, v in obj["hashes"].items()}}
+    if stix_type == "windows-registry-key" and isinstance(obj.get("key"), str):
+        hive, sep, rest = obj["key"].partition("\\")
+        obj = {**obj, "key": _HIVES.get(hive.upper(), hive) + sep + rest}
+    return obj
+
+
+def _sco_id(obj: dict[str, Any], ids: dict[str, str]) -> str | None:
     """The STIX 2.1 deterministic id of an observable (UUIDv5 of its id-contributing properties, as
     the stix2 library defines them), over kizuna's canonical value; None while a ref it is made of
     is not resolved yet. The same observable from any submitter is one record."""
     stix_type = obj["type"]
-    cls = class_for_type(stix_type, "2.1", "observables")
-    contributing = getattr(cls, "_id_contributing_properties", None) or []
-    where = f"object {obj.get('id')}"
+    contributing = _contributing(stix_type)
     values: dict[str, Any] = {}
     for key in contributing:
         if key not in obj:
@@ -220,16 +242,15 @@ def _sco_id(obj: dict[str, Any], ids: dict[str, str]) -> str | Problem | None:
             if value is None or (key.endswith("_refs") and len(value) != len(obj[key])):
                 return None
         elif key == "hashes" and isinstance(value, dict):
-            value = _choose_one_hash({k: v.lower() if isinstance(v, str) else v for k, v in value.items()})
-        elif key == "value" and (stix_type, "value") in _PATH_KINDS and isinstance(value, str):
-            try:
-                value = canonical.canonicalize(_PATH_KINDS[(stix_type, "value")], value)[1]
-            except canonical.InvalidValue as exc:
-                return Problem(where, Reason.INVALID_VALUE, str(exc))
+            value = _choose_one_hash(value)
         values[key] = value
+    try:
+        name = canonical_json(values, utf8=False)
+    except (TypeError, ValueError):  # not JSON the canonicaliser takes: keyed by its own id, as below
+        values = {}
     if not values:  # no contributing property: the spec leaves the id random, kizuna keys it by its own id
         return canonical.object_id(stix_type, "id:" + str(obj.get("id")))
-    return f"{stix_type}--{uuid.uuid5(SCO_DET_ID_NAMESPACE, canonical_json(values, utf8=False))}"
+    return f"{stix_type}--{uuid.uuid5(SCO_DET_ID_NAMESPACE, name)}"
 
 
 def _custom_types(objects: list[dict[str, Any]]) -> frozenset[str]:
@@ -238,7 +259,7 @@ def _custom_types(objects: list[dict[str, Any]]) -> frozenset[str]:
     for obj in objects:
         if obj.get("type") == "extension-definition" and any(
                 t in ("new-sdo", "new-sco", "new-sro") for t in _strings(obj.get("extension_types"))):
-            declared.add(obj.get("id"))
+            declared.add(str(obj.get("id")))
     return frozenset(declared)
 
 
@@ -306,7 +327,11 @@ def _classify(parsed: Parsed, good: list[dict[str, Any]], local: dict[str, TLP],
             parsed.problems.append(Problem(where, Reason.UNSUPPORTED_TYPE, f"{stix_type!r} is neither a STIX 2.1 "
                                            "type nor a custom one (x- or under an extension-definition)"))
         elif kind == "sco":
-            scos.append((obj, where, levels))
+            sco = _canonical_sco(obj, where)
+            if isinstance(sco, Problem):
+                parsed.problems.append(sco)
+            else:
+                scos.append((sco, where, levels))
         else:
             if isinstance(oid, str):
                 ids[oid] = (canonical.object_id(stix_type, _natural_key(obj)) if kind == "sdo"
@@ -327,8 +352,6 @@ def _sco_ids(parsed: Parsed, scos: list[tuple[dict[str, Any], str, list[TLP]]], 
             result = _sco_id(entry[0], ids)
             if result is None:
                 waiting.append(entry)
-            elif isinstance(result, Problem):
-                parsed.problems.append(result)
             else:
                 ids[str(entry[0].get("id"))] = result
                 deferred.append(entry)
@@ -386,8 +409,7 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
         else:
             own_id = obj.get("id")
             item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
-            kept = frozenset(getattr(class_for_type(stix_type, "2.1", "observables"), "_id_contributing_properties",
-                                     None) or ()) if stix_type in _SCOS else frozenset()
+            kept = frozenset(_contributing(stix_type)) if stix_type in _SCOS else frozenset()
             body = _body(obj, ids, kept)
             if stix_type in _CONTAINERS and "object_refs" not in body:
                 parsed.problems.append(Problem(where, Reason.DANGLING_REF, "none of the objects it refers to is "
