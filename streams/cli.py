@@ -25,6 +25,7 @@ from rich.table import Table
 
 from streams import access
 from streams.core.formats import FORMATS, Limits, parse_submission
+from streams.core.items import Reason
 from streams.core.normalize import normalize
 from streams.sectors import ALL, SECTORS, canonical_sector
 from streams.settings import ConfigError, Settings, get_settings
@@ -65,6 +66,9 @@ def submit(
     to: Annotated[Optional[list[str]], typer.Option("--to", help="Send only to this member's inbox (repeatable); needed for TLP:RED.")] = None,
     bulk: Annotated[Optional[bool], typer.Option("--bulk/--live", help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
                                                                      "The bulk lane yields to live submissions.")] = None,
+    override_distribution: Annotated[bool, typer.Option(
+        "--override-distribution", help="Share MISP events whose distribution (0 your organisation, 4 sharing group) "
+                                        "is narrower than --tlp at --tlp anyway; without it they stop here.")] = False,
 ) -> None:
     """Put a submission on the intake, after checking it here with the hub's own parser."""
     from streams import intake
@@ -87,9 +91,17 @@ def submit(
     sectors = [canonical_sector(s) for s in sector or []]
     limits = Limits.of(settings)
     parsed = parse_submission(payload, fmt, path.name, limits)
-    checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or []), parsed, "you")
+    checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or [],
+                                        override_distribution=override_distribution), parsed, "you")
+    narrower = [r for r in checked.rejections if r["code"] == Reason.DISTRIBUTION]
+    if narrower:  # scope is never widened silently: nothing is sent, the one flag that would is named
+        raise _fail(f"{path.name}: {len(narrower)} object(s) come from MISP events whose distribution is narrower than "
+                    f"--tlp {tlp} (e.g. {narrower[0]['where']}). Nothing was sent. To share them at TLP:"
+                    f"{str(tlp).upper()} anyway, submit again with --override-distribution. / MISP の配布範囲が --tlp より"
+                    "狭いため送信しませんでした。--override-distribution を付けると指定の TLP で共有します。")
     try:
-        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk)
+        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk,
+                                      override_distribution=override_distribution)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except DeliveryFailed as exc:

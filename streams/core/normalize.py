@@ -84,10 +84,11 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
         own = item.tagged if item.audience and override and stated is not None else item.tlp
-        level = own or parsed.tlp or default  # the object's own marking wins; --tlp applies to all else
+        # the object's own marking wins, then the document's; --tlp applies to all else (TLP.CLEAR is 0: no `or`)
+        level = next((lvl for lvl in (own, parsed.tlp, default) if lvl is not None), None)
         if level is None:
             problem = Problem(item.where, Reason.NO_TLP, "no TLP marking, tag or --tlp; kizuna never guesses one")
-        elif item.audience and own is TLP.RED and stated is not None and stated < TLP.RED and not recipients:
+        elif item.audience and not override and stated is not None and stated < TLP.RED and not recipients:
             problem = Problem(item.where, Reason.DISTRIBUTION, f"the MISP {item.audience} is narrower than "
                               f"--tlp {stated.slug}: submit with --override-distribution to share it at "
                               f"TLP:{stated.slug.upper()} anyway, or name its recipients with --to")
