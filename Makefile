@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka setup fuzz run up down status test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka setup fuzz run up down status test test-faults test-unit bench eval-scoring eval-intake clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: venv  ## benchmarks against the real broker; prints a table, writes var/b
 
 eval-scoring: venv  ## kizuna's confidence against two baselines on a simulated community (no broker)
 	$(BIN)/python -m tests.eval.scoring
+
+eval-intake: venv  ## the public corpus (tests/corpus/) through kizuna's intake: carried / skipped / rejected per file
+	$(BIN)/python -m tests.eval.intake $(if $(JSON),--json)
 
 clean:  ## remove local state (broker data, merge state); keeps the fetched broker
 	deploy/run.sh stop || true

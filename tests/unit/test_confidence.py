@@ -26,6 +26,17 @@ def test_two_independent_reports():
     assert confidence([sig("a"), sig("b")], False, "domain-name", T) == 83
 
 
+def test_a_report_not_marked_for_detection_starts_below_the_threshold():
+    # logit(0.3) + 0.6 * (2 * 0.5) = -0.8473 + 0.6 = -0.2473 -> 43.8 %
+    assert log_odds([sig("a", "context-report")], False, "domain-name", T) == pytest.approx(-0.2473, abs=1e-4)
+    assert confidence([sig("a", "context-report")], False, "domain-name", T) == 44
+    # two of them: -0.8473 + 1.2 = 0.3527 -> 59, still unconfirmed; with a sighting: -0.8473 + 0.6 + 1.6 -> 79
+    assert confidence([sig("a", "context-report"), sig("b", "context-report")], False, "domain-name", T) == 59
+    assert confidence([sig("a", "context-report"), sig("b", "sighting")], False, "domain-name", T) == 79
+    # the same member reporting it for detection too: its strongest signal counts
+    assert confidence([sig("a", "context-report"), sig("a")], False, "domain-name", T) == 59
+
+
 def test_repetition_by_one_member_is_not_corroboration():
     assert confidence([sig("a"), sig("a"), sig("a", "confirm")], False, "domain-name", T) == \
         confidence([sig("a", "confirm")], False, "domain-name", T)
