@@ -1,12 +1,13 @@
 """One intake: recognise the format of a submission and parse it within the configured limits."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from streams.core.csv_in import VALUE_COLUMNS, parse_csv
+from streams.core.csv_in import KIND_COLUMNS, VALUE_COLUMNS, header_line, parse_csv
 from streams.core.items import Parsed, Problem, Reason
 from streams.core.misp_in import parse_misp
 from streams.core.stix_in import parse_stix
@@ -56,10 +57,9 @@ def detect(text: str, filename: str | None) -> str:
         if '"Event"' in head or '"response"' in head:
             return "misp"
         return "stix"
-    first_line = head.split("\n", 1)[0].lower()
-    if (filename or "").lower().endswith(".csv") or (
-        any(sep in first_line for sep in ",;\t") and any(col in first_line for col in VALUE_COLUMNS)
-    ):
+    first_line = header_line(head)[1].lower()
+    columns = {c.strip().strip('"') for c in re.split(r"[,;\t]", first_line)} if re.search(r"[,;\t]", first_line) else set()
+    if (filename or "").lower().endswith(".csv") or columns & {*VALUE_COLUMNS, *KIND_COLUMNS}:
         return "csv"
     return "text"
 

@@ -78,8 +78,10 @@ def parse_text(text: str, max_items: int) -> Parsed:
         elif canonical.classify(raw) in ("ipv4-addr", "ipv6-addr"):  # "1.2.3[.]4": iocextract's IP finder misses it
             found.append(("", raw, raw))
     contacts, told = _contact_addresses(text), set()
-    for raw in iocextract.extract_emails(text, refang=False):
-        if any(c.isspace() for c in raw):  # iocextract reads " at " as a defanged "@"
+    for found_raw in iocextract.extract_emails(text, refang=False):
+        # iocextract reads " at " as a defanged "@" and takes the word before an address along ("to a@b.c")
+        raw = found_raw.split()[-1] if found_raw.split() else ""
+        if "@" not in raw and "[@]" not in raw:
             continue
         consumed.append(raw)
         if raw.lower() not in contacts:
