@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka cluster cluster-down compose-tls setup fuzz run up down status lint test test-faults test-unit bench eval-scoring clean
+.PHONY: help venv kafka cluster cluster-down compose-tls setup fuzz run up down status lint test test-faults test-unit bench eval-scoring eval-intake clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench: venv  ## benchmarks against the real broker; prints a table, writes var/b
 
 eval-scoring: venv  ## confidence against baselines on friendly and adversarial communities (no broker; exit 1 if a target is missed)
 	$(BIN)/python -m tests.eval.scoring
+
+eval-intake: venv  ## the public corpus (tests/corpus/) through kizuna's intake: carried / skipped / rejected per file
+	$(BIN)/python -m tests.eval.intake $(if $(JSON),--json)
 
 clean:  ## remove local state (broker and cluster data, merge state); keeps the fetched broker and var/secrets
 	deploy/run.sh stop || true

@@ -1,8 +1,9 @@
 """`kizuna`: submit, read, run and inspect the hub.
 
-Exit codes scripts can rely on: 0 success; 1 partly rejected (the good items were sent); 2 usage or
-configuration error, nothing sent; 3 nothing usable (sent, so the rejection is on record); 4 Kafka
-unreachable or delivery failed; 5 internal error.
+Exit codes scripts can rely on: 0 success (objects skipped by a documented policy, such as
+the provider's identity, are not errors); 1 partly rejected (the good items were
+sent); 2 usage or configuration error, nothing sent; 3 nothing usable (sent, so
+the rejection is on record); 4 Kafka unreachable or delivery failed; 5 internal error.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import gc
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -41,6 +43,7 @@ from streams.cliutil import registry as _registry
 from streams.cliutil import settings as _settings
 from streams.constants import REQUEST_TIMEOUT_S
 from streams.core.formats import FORMATS, Limits, parse_submission
+from streams.core.items import Reason
 from streams.core.normalize import normalize
 from streams.rotation import members_rotate
 from streams.sectors import ALL, NAMES_JA, SECTORS
@@ -83,6 +86,9 @@ def submit(
     bulk: Annotated[Optional[bool], typer.Option("--bulk/--live",
                                                  help="Intake lane; default: bulk above KIZUNA_BULK_BYTES. "
                                                       "The bulk lane yields to live submissions.")] = None,
+    override_distribution: Annotated[bool, typer.Option(
+        "--override-distribution", help="Share MISP events whose distribution (0 your organisation, 4 sharing group) "
+                                        "is narrower than --tlp at --tlp anyway; without it they stop here.")] = False,
 ) -> None:
     """Put a submission on the intake, after checking it here with the hub's own parser."""
     from streams import intake
@@ -98,20 +104,32 @@ def submit(
     if size > settings.max_submission_bytes:
         raise _fail(f"{path}: {size} bytes, the limit is {settings.max_submission_bytes} (KIZUNA_MAX_SUBMISSION_BYTES)")
     payload = path.read_bytes()
-    limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+    limits = Limits.of(settings)
     parsed = parse_submission(payload, fmt, path.name, limits)
-    checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or []), parsed, "you")
+    checked = normalize(intake.envelope(member, payload, fmt, path.name, tlp, sectors, to or [],
+                                        override_distribution=override_distribution), parsed, "you")
+    narrower = [r for r in checked.rejections if r["code"] == Reason.DISTRIBUTION]
+    if narrower:  # scope is never widened silently: nothing is sent, the one flag that would is named
+        raise _fail(f"{path.name}: {len(narrower)} object(s) come from MISP events whose distribution is narrower than "
+                    f"--tlp {tlp} (e.g. {narrower[0]['where']}). Nothing was sent. To share them at TLP:"
+                    f"{str(tlp).upper()} anyway, submit again with --override-distribution. / MISP の配布範囲が --tlp より"
+                    "狭いため送信しませんでした。--override-distribution を付けると指定の TLP で共有します。")
     try:
-        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk)
+        submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk,
+                                      override_distribution=override_distribution)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except DeliveryFailed as exc:
         raise _fail(f"could not deliver to Kafka at {settings.bootstrap_servers}: {exc}", EXIT_KAFKA) from None
     for rejected in checked.rejections:
         say(err, "[yellow]rejected[/]", f"{path.name}: {rejected['where']}: {rejected['reason']} [{rejected['code']}]")
-    out.print(f"submitted {submission_id} ({parsed.format}): "
-              f"{len(checked.records)} objects accepted, {len(checked.rejections)} rejected")
-    if checked.rejections:
+    skips = Counter(item["code"] for item in checked.skipped)
+    for code, count in sorted(skips.items()):  # policy, not errors: counted, one line a reason
+        example = next(item["reason"] for item in checked.skipped if item["code"] == code)
+        say(err, "[cyan]skipped[/]", f"{count} × [{code}] {example} / 方針により共有しません")
+    out.print(f"submitted {submission_id} ({parsed.format}): {len(checked.records)} objects accepted, "
+              f"{len(checked.skipped)} skipped by policy, {len(checked.rejections)} rejected")
+    if checked.rejections:  # skips never change the exit code
         raise typer.Exit(EXIT_PARTIAL if checked.records else EXIT_UNUSABLE)
 
 

@@ -27,12 +27,12 @@ def _publisher(settings: Settings, member: str) -> Publisher:
 
 def envelope(member: str, payload: bytes, fmt: str = "auto", filename: str = "submission", tlp: str | None = None,
              sectors: Iterable[str] = (), recipients: Iterable[str] = (), key: bytes | None = None,
-             received_at: int | None = None) -> dict[str, Any]:
+             received_at: int | None = None, override_distribution: bool = False) -> dict[str, Any]:
     """A Submission record, signed with `key` when given."""
     record = {"submission_id": str(uuid.uuid4()), "submitter": member,
               "received_at": received_at or int(time.time() * 1000), "format": fmt, "filename": filename,
               "tlp": tlp, "sectors": list(sectors), "recipients": sorted(set(recipients)), "payload": payload,
-              "signature": None}
+              "signature": None, "override_distribution": override_distribution}
     if key is not None:
         record["signature"] = sign_submission(key, record)
     return record
@@ -55,10 +55,11 @@ def lane(settings: Settings, payload: bytes, bulk: bool | None = None) -> str:
 
 def submit(settings: Settings, member: str, payload: bytes, fmt: str = "auto", filename: str = "submission",
            tlp: str | None = None, sectors: Iterable[str] = (), recipients: Iterable[str] = (),
-           flush: bool = True, bulk: bool | None = None) -> str:
+           flush: bool = True, bulk: bool | None = None, override_distribution: bool = False) -> str:
     """Put one signed submission on the intake (live or bulk lane, see `lane`) as `member`; returns
     its submission id. Raises streams.kafka_io.DeliveryFailed if the broker did not take it (with flush)."""
-    record = envelope(member, payload, fmt, filename, tlp, sectors, recipients, credentials.load(settings, member).key)
+    record = envelope(member, payload, fmt, filename, tlp, sectors, recipients, credentials.load(settings, member).key,
+                      override_distribution=override_distribution)
     publisher = _publisher(settings, member)
     publisher.send(lane(settings, payload, bulk), submission_codec().encode(record), record["submission_id"].encode())
     if flush:

@@ -18,7 +18,7 @@ from streams import members
 from streams.constants import DAY_MS
 from streams.core.feedback import KINDS
 from streams.core.formats import FORMATS
-from streams.core.items import Reason
+from streams.core.items import SKIP_REASONS, Reason
 from streams.core.merge import INBOX
 from streams.core.normalize import pseudonym
 from streams.sectors import ALL
@@ -34,7 +34,9 @@ WINDOWS = {"1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 SUBMISSIONS = Counter("kizuna_submissions_total", "Submissions taken from intake and parsed", ["format"])
 OBJECTS_IN = Counter("kizuna_objects_in_total", "Usable objects found in submissions", ["format"])
 NORMALIZED = Counter("kizuna_records_normalized_total", "Objects normalised into records", ["stix_type"])
-REJECTIONS = Counter("kizuna_rejections_total", "Items rejected to kizuna.rejected", ["reason"])
+REJECTIONS = Counter("kizuna_rejections_total", "Defective items rejected to kizuna.rejected", ["reason"])
+SKIPS = Counter("kizuna_skips_total", "Items left out by a documented policy (kizuna.rejected, outcome skipped)",
+                ["reason"])
 MERGED = Counter("kizuna_merge_objects_total",
                  "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
 PUBLISHED = Counter("kizuna_published_total", "Record versions published", ["tlp", "sector", "tier"])
@@ -86,7 +88,7 @@ def _start_known_series_at_zero() -> None:
             SUBMISSIONS.labels(fmt)
             OBJECTS_IN.labels(fmt)
     for reason in (value for name, value in vars(Reason).items() if name.isupper()):
-        REJECTIONS.labels(reason)
+        (SKIPS if reason in SKIP_REASONS else REJECTIONS).labels(reason)
     for kind in KINDS:
         FEEDBACK.labels(kind)
     for outcome in ("published", "suppressed"):

@@ -35,6 +35,8 @@ class Submission(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     payload: bytes
     signature: bytes | None = Field(None, description="HMAC-SHA256 by the member's signing key.")
+    override_distribution: bool = Field(False, description="Share MISP events narrower by distribution than `tlp` "
+                                        "at `tlp` anyway (--override-distribution).")
 
 
 class NormalizedRecord(BaseModel):
@@ -47,6 +49,7 @@ class NormalizedRecord(BaseModel):
     indicator_types: list[str] = Field(default_factory=list)
     body: str | None = None
     warninglists: list[str] = Field(default_factory=list)
+    for_detection: bool = Field(True, description="False: not marked for detection by the provider (MISP to_ids).")
 
 
 class FeedbackRecord(BaseModel):
@@ -95,6 +98,8 @@ class Rejection(BaseModel):
     reason: str = Field(description="What is wrong, for a person to fix.")
     format: str
     received_at: datetime
+    outcome: str = Field("rejected", description="rejected (defective, fix it) or skipped (left out by a "
+                         "documented policy, not an error); see docs/records.md.")
 
 
 MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, 8-byte schema fingerprint, body

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
                                       description="Largest submission accepted.")
     max_objects: int = Field(250_000, ge=1, description="Most objects/lines one submission may carry.")
     max_json_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted.")
+    max_object_bytes: int = Field(1024 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                  description="Largest single object (a STIX object as JSON) carried; larger ones are "
+                                              "rejected `too-large`.")
+    drop_types: str = Field("", pattern=r"^[a-z0-9-]*(,[a-z0-9-]+)*$",
+                            description="Comma-separated STIX types the hub does not share (e.g. `x-mitre-matrix,note`); "
+                                        "they are skipped, reason `dropped-type`.")
     bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
                                                              "unless the sender chooses a lane.")
     bulk_max_backlog: int = Field(4, ge=1, le=10_000,

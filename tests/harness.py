@@ -83,9 +83,10 @@ class Hub:
 
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,
                fmt: str = "auto", filename: str = "submission", flush: bool = True, to: list[str] | None = None,
-               received_at: int | None = None, bulk: bool = False) -> str:
+               received_at: int | None = None, bulk: bool = False, override_distribution: bool = False) -> str:
         """A signed submission, sent with the admin's producer (one connection for every member)."""
-        record = envelope(member, payload, fmt, filename, tlp, sectors or [], to or [], self.key(member), received_at)
+        record = envelope(member, payload, fmt, filename, tlp, sectors or [], to or [], self.key(member), received_at,
+                          override_distribution)
         topic = self.topics.intake_bulk if bulk else self.topics.intake
         self.publisher.send(topic, submission_codec().encode(record), record["submission_id"].encode())
         if flush:

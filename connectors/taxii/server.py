@@ -82,7 +82,7 @@ class Context:
         self.titles = titles(self.topics)
         self.sector_topics = set(self.titles)
         self.intake_id = collection_id(self.topics.intake)
-        self.limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+        self.limits = Limits.of(settings)
 
     def readable(self, member: Member) -> dict[str, str]:
         """collection id -> topic, for the STIX topics `member` may read now."""

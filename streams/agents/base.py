@@ -51,9 +51,10 @@ class Context:
 
     def reject(self, member: str | None, item: dict[str, Any]) -> None:
         """The one rejection fan-out: kizuna.rejected (keyed by the pseudonym), the member's own
-        rejections topic when the member is known, and the metric by reason code."""
+        rejections topic when the member is known, and the metric by reason code (skips, items a
+        documented policy withheld, travel the same way and count apart)."""
         raw = orjson.dumps(item)
         self.publisher.send(self.topics.rejected, raw, item["reporter"].encode())
         if member is not None:
             self.publisher.send(self.topics.member_rejected(member), raw, item["submission_id"].encode())
-        metrics.REJECTIONS.labels(item["code"]).inc()
+        (metrics.SKIPS if item.get("outcome") == "skipped" else metrics.REJECTIONS).labels(item["code"]).inc()

@@ -32,8 +32,7 @@ class Normalize:
 
     def __init__(self, ctx: Context, warnings: Warnings | None = None) -> None:
         self.ctx, self.settings, self.topics = ctx, ctx.settings, ctx.topics
-        self.limits = Limits(self.settings.max_submission_bytes, self.settings.max_objects,
-                             self.settings.max_json_depth)
+        self.limits = Limits.of(self.settings)
         if warnings is not None:
             self.warnings = warnings
 
@@ -90,9 +89,9 @@ class Normalize:
                                     partition)
 
     def publish_outcome(self, member: str | None, result: Normalized) -> None:
-        """Everything but the records: rejections, sightings as feedback, the contribution, metrics."""
+        """Everything but the records: rejections and skips, sightings as feedback, the contribution, metrics."""
         publisher = self.ctx.publisher
-        for item in result.rejections:
+        for item in result.rejections + result.skipped:  # both on record, told apart by `outcome`
             self.ctx.reject(member, item)
         if result.feedback and member is not None:  # sightings in a submission: the hub signs for its sender
             key = member_key(self.ctx.secret, self.settings.namespace, member)
@@ -124,8 +123,9 @@ def attach(pipeline: Pipeline, step: Normalize) -> None:
                 step.publish(member, result)
             await publisher.flush()
             metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
-            log.info("normalized %d submissions: %d records, %d rejections", len(results),
-                     sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results))
+            log.info("normalized %d submissions: %d records, %d rejections, %d skipped", len(results),
+                     sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results),
+                     sum(len(r.skipped) for _, r in results))
 
     @pipeline.app.agent(pipeline.intake_bulk)
     async def bulk_agent(stream: Any) -> None:
@@ -145,5 +145,5 @@ def attach(pipeline: Pipeline, step: Normalize) -> None:
                 await publisher.flush()
             await publisher.flush()
             metrics.STAGE_SECONDS.labels("normalize-bulk").observe(time.perf_counter() - started)
-            log.info("normalized a bulk submission: %d records, %d rejections, %.1f s held back for live traffic",
-                     len(result.records), len(result.rejections), waited)
+            log.info("normalized a bulk submission: %d records, %d rejections, %d skipped, %.1f s held back for "
+                     "live traffic", len(result.records), len(result.rejections), len(result.skipped), waited)

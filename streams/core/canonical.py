@@ -33,7 +33,11 @@ PATTERN_PATHS: dict[str, str] = {
 HASH_KINDS_BY_LENGTH = {32: "file-md5", 40: "file-sha1", 64: "file-sha256", 128: "file-sha512"}
 # Reserved for documentation and testing (RFC 2606 / 6761): accepted so that demos work.
 DOCUMENTATION_TLDS = frozenset({"example", "test"})
-URL_SCHEMES = frozenset({"http", "https", "ftp", "ftps", "sftp", "ws", "wss"})
+# Schemes that name no network location (a mailto: or data: "URL" is no place to block).
+NON_NETWORK_SCHEMES = frozenset({"mailto", "data", "javascript", "about", "blob", "urn", "tel", "news"})
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
+_OPAQUE = re.compile(r"^[a-z][a-z0-9+.-]{0,31}:(?!\d)", re.I)
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443, "smb": 445, "ssh": 22}
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -159,12 +163,13 @@ def canonical_url(value: str) -> str:
     except ValueError as exc:
         raise InvalidValue(f"{value!r} is not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
-    if scheme not in URL_SCHEMES:
-        raise InvalidValue(f"{value!r} is not a URL with a network scheme (http, https, ftp ...)")
+    # Any scheme with a network location: attackers use smb://, tcp://, udp://, ws:// as much as http://.
+    if not _SCHEME.match(scheme) or scheme in NON_NETWORK_SCHEMES or "//" not in text[:len(scheme) + 3]:
+        raise InvalidValue(f"{value!r} is not a URL with a network scheme (http, https, ftp, smb, tcp ...)")
     if not parts.hostname:
         raise InvalidValue(f"{value!r} has no host")
     host = canonical_host(parts.hostname)
-    default = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}.get(scheme)
+    default = DEFAULT_PORTS.get(scheme)
     netloc = host if port in (None, default) else f"{host}:{port}"
     if parts.username or parts.password:
         netloc = f"{parts.username or ''}{':' + parts.password if parts.password else ''}@{netloc}"
@@ -187,6 +192,18 @@ def canonical_hash(kind: str, value: str) -> str:
     return text
 
 
+def _schemeless_url(value: str) -> tuple[str, str]:
+    """A URL written without its scheme, as feeds and MISP events often do: a bare host is that host
+    (a domain or address indicator), a host with a path is taken as http://."""
+    text = refang(value).strip()
+    if _OPAQUE.match(text):  # mailto:, javascript: ...: a scheme, but no network location
+        return "url", canonical_url(text)
+    if "/" not in text and ":" not in text.strip("[]"):
+        kind = "domain-name" if classify(text) == "domain-name" else "ipv4-addr"
+        return canonicalize(kind, text)
+    return "url", canonical_url("http://" + text)
+
+
 def canonicalize(kind: str, value: str) -> tuple[str, str]:
     """(kind, raw value) -> (kind, canonical value); kind may change (an ipv4-addr that is IPv6)."""
     if not isinstance(value, str) or not value.strip():
@@ -198,7 +215,7 @@ def canonicalize(kind: str, value: str) -> tuple[str, str]:
     if kind == "domain-name":
         return kind, canonical_domain(value)
     if kind == "url":
-        return kind, canonical_url(value)
+        return _schemeless_url(value) if "://" not in refang(value) else (kind, canonical_url(value))
     if kind == "email-addr":
         return kind, canonical_email(value)
     if kind in PATTERN_PATHS:

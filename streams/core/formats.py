@@ -1,12 +1,13 @@
 """One intake: recognise the format of a submission and parse it within the configured limits."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from streams.core.csv_in import VALUE_COLUMNS, parse_csv
+from streams.core.csv_in import KIND_COLUMNS, VALUE_COLUMNS, header_line, parse_csv
 from streams.core.items import Parsed, Problem, Reason
 from streams.core.misp_in import parse_misp
 from streams.core.stix_in import parse_stix
@@ -17,9 +18,20 @@ FORMATS = ("auto", "stix", "misp", "csv", "text")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one submission may hold, and what the operator does not share (settings: KIZUNA_MAX_*,
+    KIZUNA_DROP_TYPES)."""
+
     max_bytes: int
     max_objects: int
     max_depth: int
+    max_object_bytes: int = 1024 * 1024
+    drop_types: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, settings: Any) -> Limits:
+        """From streams.settings.Settings (duck-typed: core code does not read settings itself)."""
+        return cls(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth,
+                   settings.max_object_bytes, frozenset(t for t in settings.drop_types.split(",") if t))
 
 
 def json_depth(document: Any, limit: int) -> int:
@@ -45,10 +57,9 @@ def detect(text: str, filename: str | None) -> str:
         if '"Event"' in head or '"response"' in head:
             return "misp"
         return "stix"
-    first_line = head.split("\n", 1)[0].lower()
-    if (filename or "").lower().endswith(".csv") or (
-        any(sep in first_line for sep in ",;\t") and any(col in first_line for col in VALUE_COLUMNS)
-    ):
+    first_line = header_line(head)[1].lower()
+    columns = {c.strip().strip('"') for c in re.split(r"[,;\t]", first_line)} if re.search(r"[,;\t]", first_line) else set()
+    if (filename or "").lower().endswith(".csv") or columns & {*VALUE_COLUMNS, *KIND_COLUMNS}:
         return "csv"
     return "text"
 
@@ -92,7 +103,22 @@ def parse_submission(payload: bytes, fmt: str, filename: str | None, limits: Lim
     count = _count_objects(document)
     if count > limits.max_objects:
         return _fail(fmt, where, Reason.TOO_MANY, f"{count} objects, the limit is {limits.max_objects}")
-    return parse_stix(document) if fmt == "stix" else parse_misp(document)
+    parsed = parse_stix(document, limits.drop_types) if fmt == "stix" else parse_misp(document, drop=limits.drop_types)
+    _size_limit(parsed, limits.max_object_bytes)
+    return parsed
+
+
+def _size_limit(parsed: Parsed, limit: int) -> None:
+    """Objects over the per-object limit are rejected, the rest carried."""
+    kept = []
+    for item in parsed.items:
+        size = len(orjson.dumps(item.body)) if item.body is not None else len(item.pattern or item.value or "")
+        if size > limit:
+            parsed.problems.append(Problem(item.where, Reason.TOO_LARGE, f"the object is {size} bytes as JSON, the "
+                                           f"limit is {limit} (KIZUNA_MAX_OBJECT_BYTES)"))
+        else:
+            kept.append(item)
+    parsed.items = kept
 
 
 def _fail(fmt: str, where: str, code: str, reason: str) -> Parsed:

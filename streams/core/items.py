@@ -22,15 +22,23 @@ class Item:
     pattern: str | None = None  # complex STIX patterns only; simple ones follow from observable and value
     indicator_types: list[str] = field(default_factory=list)
     body: dict[str, Any] | None = None  # other properties of a non-indicator object
+    for_detection: bool = True  # False: the provider did not mark it for detection (MISP to_ids false)
+    audience: str | None = None  # a MISP distribution naming who may see it (0, 4): why `tlp` is RED
+    tagged: TLP | None = None  # with `audience`: the level from tags alone, used with --override-distribution
 
 
 @dataclass(slots=True, frozen=True)
 class Problem:
-    """Something that could not be used, said so a person can fix it."""
+    """Something not carried: rejected because it is defective (said so a person can fix it), or
+    skipped by a documented policy (a skip is not an error: `skipped` tells the two apart)."""
 
     where: str
     code: str  # short machine-readable reason, also the metrics label
     reason: str
+
+    @property
+    def skipped(self) -> bool:
+        return self.code in SKIP_REASONS
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,6 +80,7 @@ class Reason:
     DANGLING_REF = "dangling-ref"
     NO_TLP = "no-tlp"
     RED_NEEDS_RECIPIENTS = "red-needs-recipients"
+    DISTRIBUTION = "distribution-narrower"
     UNKNOWN_SECTOR = "unknown-sector"
     UNKNOWN_MEMBER = "unknown-member"
     UNAUTHENTICATED = "unauthenticated"
@@ -79,6 +88,17 @@ class Reason:
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"
     EMPTY = "empty"
+    # Skips: policy working as intended, not errors (docs/records.md, "Skip reasons").
+    WITHHELD_REF = "withheld-ref"
+    MARKING = "marking"
+    DROPPED_TYPE = "dropped-type"
+    REVOKED = "revoked"
+    PERSONAL_DATA = "personal-data"
+
+
+# Policies that leave an object out on purpose; every other reason is a rejection.
+SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE, Reason.REVOKED,
+                          Reason.PERSONAL_DATA})
 
 
 def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None,
@@ -93,7 +113,8 @@ def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None,
 
 
 def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:
-    """The record kizuna.rejected carries (streams.records.Rejection): pseudonymous, with where and why."""
+    """The record kizuna.rejected carries (streams.records.Rejection): pseudonymous, with where and why,
+    and whether it was skipped by policy or rejected as defective."""
     received = datetime.fromtimestamp(received_at / 1000, tz=timezone.utc)
     return {
         "submission_id": submission_id,
@@ -103,4 +124,5 @@ def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, pro
         "reason": problem.reason,
         "format": fmt,
         "received_at": received.isoformat().replace("+00:00", "Z"),
+        "outcome": "skipped" if problem.skipped else "rejected",
     }

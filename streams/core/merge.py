@@ -81,6 +81,7 @@ def fold(state: State | None, record: dict[str, Any], batch: dict[str, Any]) -> 
             "detect": record.get("for_detection", True),
         }
     else:
+        entry["detect"] = entry.get("detect", True) or record.get("for_detection", True)
         if seen < entry["first"]:
             entry["first"], entry["body"] = seen, record["body"] or entry["body"]
         entry["last"] = max(entry["last"], seen)
@@ -177,6 +178,7 @@ def view(state: State, audience: Audience, trust: Trust) -> dict[str, Any]:
         "warned": bool(state["warned"]),
         "disputed": disputed(signals),
         "backing_groups": backing_groups(signals),
+        "for_detection": any(e.get("detect", True) for e in reports),
         "confidence": confidence(signals, bool(state["warned"]), state["observable"], last_seen),
     }
 

@@ -32,6 +32,7 @@ communities" and 3 "all communities" are GREEN: CLEAR only ever comes from a tag
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass, replace
 from functools import cache
@@ -41,7 +42,7 @@ import orjson
 
 from streams.core.canonical import pattern_for
 from streams.core.items import Parsed, Problem, Reason
-from streams.core.stix_in import parse_stix
+from streams.core.stix_in import LINK_SOURCE, parse_stix
 from streams.tlp import TLP, most_restrictive, parse_level
 
 # MISP type names people write where no event is around them (CSV type columns): type -> kinds,
@@ -58,6 +59,11 @@ ATTRIBUTE_KINDS: dict[str, tuple[str | None, ...]] = {
     "email": ("email-addr",), "email-src": ("email-addr",), "email-dst": ("email-addr",),
 }
 
+# Attribute types that are context by nature, whatever their value looks like.
+CONTEXT_TYPES = frozenset({"link", "text", "comment", "other"})
+# Detection-rule attribute types -> the STIX indicator pattern_type they are carried under.
+RULE_TYPES = {"yara": "yara", "sigma": "sigma", "snort": "snort", "suricata": "suricata"}
+
 # Types whose misp-stix conversion is the value as one observable (tests/unit/test_misp_plain.py
 # compares them with misp-stix). Not hostname: misp-stix refuses a trailing dot that it accepts
 # for domain. Not composites: misp-stix refuses the whole attribute when one part is bad.
@@ -65,11 +71,13 @@ PLAIN_TYPES = frozenset(t for t, kinds in ATTRIBUTE_KINDS.items() if len(kinds) 
 
 # Distribution naming who may see it: RED whatever the tags say.
 DISTRIBUTION_AUDIENCE: dict[int, TLP] = {0: TLP.RED, 4: TLP.RED}
+_AUDIENCE_NAMES = {0: "your organisation only", 4: "sharing group"}
 # Distribution saying how far it may travel: the level only where no tlp: tag is present.
 DISTRIBUTION_REACH: dict[int, TLP] = {1: TLP.AMBER, 2: TLP.GREEN, 3: TLP.GREEN}
 
 # misp-stix requires a creator; the hub stands in so that the real one never enters the conversion.
 _STAND_IN_CREATOR = {"uuid": "8f1d5a4e-6b0c-4d2e-9f3a-6b697a756e61", "name": "kizuna"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEYS = uuid.UUID("2b7c9e14-3f5a-4c6d-8e1f-6b697a756e61")  # namespace of ids made up for records without one
 
 # Observable types (STIX cyber-observables) whose value is an indicator kind; file hashes by algorithm.
@@ -109,8 +117,12 @@ class _Source:
     where: str
     level: TLP | None
     misp_type: str
-    for_detection: bool  # MISP's to_ids: the provider's word that it is an indicator, not context
+    for_detection: bool  # MISP's to_ids: the provider's word that it is for detection, not only context
     parts: list[tuple[str, str]] | None = None  # (kind, value) of a plain attribute, taken without misp-stix
+    audience: str | None = None  # "distribution 0 (your organisation only)" when that made `level` RED
+    tagged: TLP | None = None  # the level from tags and reach alone (what --override-distribution uses)
+    group: str | None = None  # key of the MISP object it is part of
+    rule: tuple[str, str] | None = None  # (pattern_type, rule) of a detection-rule attribute
 
 
 def plain_parts(misp_type: str, value: str) -> list[tuple[str, str]] | None:
@@ -156,17 +168,26 @@ def _distribution(container: dict[str, Any]) -> int | None:
 
 def level_of(chain: list[dict[str, Any]]) -> TLP | None:
     """The level of the last of event -> object -> attribute from the tags and distribution of all."""
+    return _levels(chain)[0]
+
+
+def _levels(chain: list[dict[str, Any]]) -> tuple[TLP | None, TLP | None, str | None]:
+    """(level, level from tags and reach alone, the distribution naming an audience that made it RED)."""
     tags = [level for container in chain for level in _tag_levels(container)]
     distributions = [d for d in map(_distribution, chain) if d is not None]
-    levels = tags + [DISTRIBUTION_AUDIENCE[d] for d in distributions if d in DISTRIBUTION_AUDIENCE]
+    audience = next((d for d in distributions if d in DISTRIBUTION_AUDIENCE), None)
+    levels = list(tags)
     if not tags:
         levels += [DISTRIBUTION_REACH[d] for d in distributions if d in DISTRIBUTION_REACH]
-    return most_restrictive(levels)
+    tagged = most_restrictive(levels)
+    if audience is None:
+        return tagged, tagged, None
+    return TLP.RED, (tagged if tagged is not TLP.RED else TLP.RED), f"distribution {audience} ({_AUDIENCE_NAMES[audience]})"
 
 
 def _events(document: Any) -> list[Any]:
     if isinstance(document, dict) and isinstance(document.get("response"), list):
-        return list(document["response"])
+        return document["response"]
     if isinstance(document, list):
         return document
     return [document]
@@ -193,8 +214,7 @@ def _galaxies(value: Any, where: str, problems: list[Problem]) -> list[dict[str,
             if cluster.get("default") is True:
                 clusters.append({k: cluster[k] for k in _CLUSTER_KEYS if k in cluster})
             else:
-                problems.append(Problem(where, Reason.WITHHELD,
-                                        f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
+                problems.append(Problem(where, Reason.WITHHELD, f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
                                         "from the public MISP galaxies and could identify the provider"))
         if clusters:
             kept.append({**{k: galaxy[k] for k in _GALAXY_KEYS if k in galaxy}, "GalaxyCluster": clusters})
@@ -213,17 +233,19 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
     """What misp-stix may see of the event, and each attribute's origin keyed by its uuid.
     With `plain`, attributes without sightings or galaxies whose type is a fixed split
     (`plain_parts`) bypass misp-stix."""
-    chains: list[tuple[Any, list[dict[str, Any]]]] = [(a, [event]) for a in _list(event.get("Attribute"))]
-    for obj in _list(event.get("Object")):
+    event_key = _key(event.get("uuid"), where_event, set())
+    chains: list[tuple[Any, list[dict[str, Any]], str | None]] = [(a, [event], None) for a in _list(event.get("Attribute"))]
+    for index, obj in enumerate(_list(event.get("Object"))):
         if isinstance(obj, dict):
-            chains += [(a, [event, obj]) for a in _list(obj.get("Attribute"))]
+            group = _key(obj.get("uuid"), f"{event_key}/object/{index}", set())
+            chains += [({**a, "deleted": True} if isinstance(a, dict) and obj.get("deleted") is True else a,
+                        [event, obj], group) for a in _list(obj.get("Attribute"))]
         else:
             problems.append(Problem(where_event, Reason.MALFORMED, "an object is not a JSON object"))
-    event_key = _key(event.get("uuid"), where_event, set())
     taken: set[str] = set()
     attributes, sources = [], {}
     detection_defaults = _converter()[1]
-    for position, (attribute, chain) in enumerate(chains):
+    for position, (attribute, chain, group) in enumerate(chains):
         if not isinstance(attribute, dict):
             problems.append(Problem(where_event, Reason.MALFORMED, "an attribute is not a JSON object"))
             continue
@@ -235,11 +257,18 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
         if not isinstance(value, str) or not value.strip():
             problems.append(Problem(where, Reason.INVALID_VALUE, "the attribute has no text value"))
             continue
+        if attribute.get("deleted") is True:
+            problems.append(Problem(where, Reason.REVOKED, "the attribute is deleted in MISP: nothing to share"))
+            continue
         key = _key(attribute.get("uuid"), f"{event_key}/{position}", taken)
         to_ids = attribute.get("to_ids")
-        source = _Source(where, level_of(chain + [attribute]), misp_type,
-                         to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type])
+        level, tagged, audience = _levels(chain + [attribute])
+        source = _Source(where, level, misp_type, to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type],
+                         audience=audience, tagged=tagged, group=group)
         sources[key] = source
+        if misp_type in RULE_TYPES:
+            source.rule = (RULE_TYPES[misp_type], value)
+            continue
         if plain and not attribute.get("Sighting") and not attribute.get("Galaxy"):
             source.parts = plain_parts(misp_type, value)
             if source.parts is not None:
@@ -268,8 +297,7 @@ def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, A
 def _plain(obj: Any) -> dict[str, Any]:
     """A stix2 object as plain JSON, for the STIX parser. Observables are only read, never converted:
     that would cost a fifth of the conversion."""
-    plain: dict[str, Any] = orjson.loads(obj.serialize())
-    return plain
+    return orjson.loads(obj.serialize())
 
 
 def _marked(obj: dict[str, Any], level: TLP | None) -> dict[str, Any]:
@@ -282,8 +310,7 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
     """A sighting or relationship pointed at the indicators its observed-data became, one copy
     per indicator, at the most restrictive level of what it joins."""
     fields = ("sighting_of_ref",) if obj["type"] == "sighting" else ("source_ref", "target_ref")
-    refs: list[Any] = [obj.get(field) for field in fields]  # a missing ref stays None, and matches nothing
-    choices = [expanded.get(ref, ([ref], event_level)) for ref in refs]
+    choices = [expanded.get(obj.get(field), ([obj.get(field)], event_level)) for field in fields]
     level = most_restrictive([lvl for _, lvl in choices if lvl is not None] +
                              ([event_level] if obj["type"] == "relationship" and event_level else []))
     combinations: list[list[Any]] = [[]]
@@ -291,33 +318,31 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
         combinations = [done + [ref] for done in combinations for ref in ids]
     if obj["type"] == "sighting":  # only what it is of: who saw it and where never pass
         obj = {"type": "sighting", "spec_version": "2.1", "id": obj["id"]}
-    return [_marked({**obj, **dict(zip(fields, refs)),
-                     "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
+    return [_marked({**obj, **dict(zip(fields, refs)), "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
                     level) for refs in combinations]
 
 
-def _convert(event: dict[str, Any], where_event: str, plain: bool = True) -> Parsed:
+def _convert(event: dict[str, Any], where_event: str, plain: bool = True, drop: frozenset[str] = frozenset()) -> Parsed:
     """One event -> misp-stix -> the objects kizuna shares. Galaxies misp-stix cannot read are left
     out (with a problem) rather than cost the event's indicators."""
     problems: list[Problem] = []
     prepared, sources = _prepare(event, where_event, problems, plain)
     if not prepared["Event"]["Attribute"] and not prepared["Event"]["Galaxy"]:
-        return _shared(event, where_event, {}, [], sources, problems)  # all plain: nothing for misp-stix
+        return _shared(event, where_event, {}, [], sources, problems, drop)  # all plain: nothing for misp-stix
     try:
         objects, said = _run_misp_stix(prepared)
     except Exception as exc:  # noqa: BLE001 - misp-stix failing on hostile input costs this event at most
         containers = [prepared["Event"], *prepared["Event"]["Attribute"]]
         if not any(container["Galaxy"] for container in containers):
             return _failed(where_event, problems, exc)
-        problems.append(Problem(where_event, Reason.MALFORMED,
-                                f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
+        problems.append(Problem(where_event, Reason.MALFORMED, f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
         for container in containers:
             container["Galaxy"] = []
         try:
             objects, said = _run_misp_stix(prepared)
         except Exception as again:  # noqa: BLE001 - as above
             return _failed(where_event, problems, again)
-    return _shared(event, where_event, objects, said, sources, problems)
+    return _shared(event, where_event, objects, said, sources, problems, drop)
 
 
 def _failed(where_event: str, problems: list[Problem], exc: Exception) -> Parsed:
@@ -334,54 +359,119 @@ def _run_misp_stix(prepared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
 
 
 def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], said: list[str],
-            sources: dict[str, _Source], problems: list[Problem]) -> Parsed:
-    """misp-stix's output -> what kizuna shares, marked with each attribute's level -> the STIX parser."""
+            sources: dict[str, _Source], problems: list[Problem], drop: frozenset[str] = frozenset()) -> Parsed:
+    """misp-stix's output -> what kizuna shares, marked with each attribute's level -> the STIX parser.
+
+    Per attribute: indicators of its shared kinds (to_ids false ones too, flagged not for detection),
+    its SDOs, the observables of a composite (`domain|ip` -> a domain resolving to an address) or of a
+    type with no indicator kind (mutex, registry key, lone file name ...), detection rules as indicators
+    with their own pattern_type, and pure context (text, comment, other ...) as a note on the event's
+    report. The parts of a MISP object are grouped; the report refers to everything at its level."""
     event_level = level_of([event])
+    report_id = f"report--{uuid.uuid5(_KEYS, where_event)}"
     bundle, labels, owned = [], {}, set()
     expanded: dict[str, tuple[list[str], TLP | None]] = {}
+    report_refs: list[str] = []
+    links: list[str] = []
+    groups: dict[str, tuple[list[str], list[TLP | None]]] = {}
     for key, source in sources.items():
-        parts = source.parts if source.parts is not None else _observables(objects.get(f"observed-data--{key}"),
-                                                                           objects)
-        own = [objects[oid] for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
-        if not parts and not own:
+        made = _attribute_objects(key, source, objects, report_id)
+        if not made:
             message = next((m for m in said if key in m), None)
             problems.append(Problem(source.where, Reason.INVALID_VALUE, message[:300]) if message else Problem(
-                source.where, Reason.UNSUPPORTED_TYPE,
-                f"MISP attribute type {source.misp_type!r} carries no indicator kizuna shares"))
+                source.where, Reason.UNSUPPORTED_TYPE, f"MISP attribute type {source.misp_type!r} carries nothing kizuna shares"))
             continue
-        if parts and not source.for_detection:
-            problems.append(Problem(source.where, Reason.UNSUPPORTED_TYPE, f"the {source.misp_type} attribute is not "
-                                    "marked for detection (to_ids false): context, not an indicator to share"))
-            parts = []
-            if not own:
-                continue
-        ids = [f"indicator--{uuid.uuid5(_KEYS, f'{key}|{kind}|{value}')}" for kind, value in parts]
-        bundle += [_marked({"type": "indicator", "spec_version": "2.1", "id": indicator_id,
-                            "pattern": pattern_for(kind, value), "pattern_type": "stix"}, source.level)
-                   for indicator_id, (kind, value) in zip(ids, parts)]
-        bundle += [_marked(_plain(sdo), source.level) for sdo in own]
-        owned |= {sdo["id"] for sdo in own}
-        labels.update({f"object {oid}": source.where for oid in ids + [sdo["id"] for sdo in own]})
-        expanded[f"observed-data--{key}"] = (ids, source.level)
+        made = [_marked(obj, source.level) for obj in made]
+        bundle += made
+        owned |= {obj["id"] for obj in made}
+        labels.update({f"object {obj['id']}": source.where for obj in made})
+        indicators = [obj["id"] for obj in made if obj["type"] == "indicator"]
+        expanded[f"observed-data--{key}"] = (indicators, source.level)
+        parts = [obj["id"] for obj in made]
+        if source.misp_type == "link":
+            links.append(str(next((o.get("value") for o in made if o["type"] == "url"), "")))
+        if event_level is None or (source.level is not None and source.level <= event_level):
+            report_refs += parts
+        if source.group is not None:
+            group = groups.setdefault(source.group, ([], []))
+            group[0].extend(parts)
+            group[1].append(source.level)
+    for group_key, (refs, levels) in groups.items():
+        if refs:  # a MISP object: its parts, related by being grouped, at the level of its narrowest part
+            level = None if None in levels else most_restrictive([lvl for lvl in levels if lvl is not None])
+            bundle.append(_marked({"type": "grouping", "spec_version": "2.1", "id": f"grouping--{group_key}",
+                                   "name": "MISP object", "context": "unspecified", "object_refs": refs}, level))
+            labels[f"object grouping--{group_key}"] = where_event
     for obj in objects.values():
         if obj["type"] in _SDO_KINDS and obj["id"] not in owned:
             bundle.append(_marked(_plain(obj), event_level))
+            report_refs.append(obj["id"])
         elif obj["type"] in ("sighting", "relationship"):
             for rewired in _rewired(_plain(obj), expanded, event_level):
                 bundle.append(rewired)
                 if rewired["type"] == "sighting":
                     labels[f"object {rewired['id']}"] = labels.get(f"object {rewired['sighting_of_ref']}", where_event)
-    parsed = parse_stix({"type": "bundle", "objects": bundle}) if bundle else Parsed("misp")
+    if report_refs:
+        bundle.append(_marked(_report(event, report_id, report_refs, links), event_level))
+        labels[f"object {report_id}"] = where_event
+    parsed = parse_stix({"type": "bundle", "objects": bundle}, drop) if bundle else Parsed("misp")
     parsed.format = "misp"
+    by_where = {source.where: source for source in sources.values()}
+    _, event_tagged, event_audience = _levels([event])
     for item in parsed.items:
         item.where = labels.get(item.where, item.where)
+        source = by_where.get(item.where)
+        if source is not None:
+            item.for_detection, item.audience, item.tagged = source.for_detection, source.audience, source.tagged
+        elif item.tlp is event_level:  # the event's report, its groupings and galaxies: the event's own level
+            item.audience, item.tagged = event_audience, event_tagged
     parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]
-    parsed.problems = problems + [replace(p, where=labels.get(p.where, p.where)) for p in parsed.problems]
+    made_here = {f"object {report_id}", *(f"object grouping--{key}" for key in groups)}  # kizuna's, not the provider's
+    parsed.problems = problems + [replace(p, where=labels.get(p.where, p.where)) for p in parsed.problems
+                                  if p.where not in made_here]
     return parsed
 
 
-def parse_misp(document: Any, plain: bool = True) -> Parsed:
-    """MISP events -> items; `plain=False` sends every attribute through misp-stix (tests compare)."""
+def _attribute_objects(key: str, source: _Source, objects: dict[str, Any], report_id: str) -> list[dict[str, Any]]:
+    """The STIX objects one attribute is carried as (unmarked), with ids local to this conversion."""
+    if source.rule is not None:
+        pattern_type, rule = source.rule
+        return [{"type": "indicator", "spec_version": "2.1", "id": f"indicator--{key}", "pattern": rule,
+                 "pattern_type": pattern_type, "indicator_types": ["malicious-activity"]}]
+    observed = objects.get(f"observed-data--{key}")
+    parts = source.parts if source.parts is not None else _observables(observed, objects)
+    if source.misp_type in CONTEXT_TYPES:  # a link to an analysis is no indicator: its URL is context
+        parts = []
+    made: list[dict[str, Any]] = [
+        {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid5(_KEYS, f'{key}|{kind}|{value}')}",
+         "pattern": pattern_for(kind, value), "pattern_type": "stix"} for kind, value in parts]
+    made += [_plain(objects[oid]) for oid in (f"{kind}--{key}" for kind in _SDO_KINDS) if oid in objects]
+    refs = (observed or {}).get("object_refs") or []
+    if source.parts is None and refs and (not parts or "|" in source.misp_type):  # composites: parts related
+        made += [_plain(objects[ref]) for ref in refs if ref in objects]
+    context = objects.get(f"x-misp-attribute--{key}")
+    if context is not None and not made:
+        made.append({"type": "note", "spec_version": "2.1", "id": f"note--{key}", "abstract": f"MISP {source.misp_type}",
+                     "content": str(context.get("x_misp_value", "")), "object_refs": [report_id]})
+    return made
+
+
+def _report(event: dict[str, Any], report_id: str, refs: list[str], links: list[str]) -> dict[str, Any]:
+    """The event as a STIX report of what is shared from it: its links as external references, its date.
+    Not its title or comments (they may name the provider or a victim)."""
+    date = event.get("date") if isinstance(event.get("date"), str) and _DATE.match(event["date"]) else "1970-01-01"
+    report: dict[str, Any] = {"type": "report", "spec_version": "2.1", "id": report_id, "name": "MISP event",
+                              "report_types": ["threat-report"], "published": f"{date}T00:00:00Z",
+                              "object_refs": list(dict.fromkeys(refs))}
+    urls = [u for u in dict.fromkeys(links) if u]
+    if urls:
+        report["external_references"] = [{"source_name": LINK_SOURCE, "url": url} for url in urls]
+    return report
+
+
+def parse_misp(document: Any, plain: bool = True, drop: frozenset[str] = frozenset()) -> Parsed:
+    """MISP events -> items; `plain=False` sends every attribute through misp-stix (tests compare);
+    `drop`: STIX types the operator does not share."""
     parsed = Parsed("misp")
     for index, wrapper in enumerate(_events(document)):
         event = wrapper.get("Event") if isinstance(wrapper, dict) else None
@@ -389,11 +479,10 @@ def parse_misp(document: Any, plain: bool = True) -> Parsed:
         if not isinstance(event, dict):
             parsed.problems.append(Problem(where_event, Reason.MALFORMED, "expected {\"Event\": {...}}"))
             continue
-        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute"))
-                                                          for o in _dicts(event.get("Object"))):
+        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
             continue
-        converted = _convert(event, where_event, plain)
+        converted = _convert(event, where_event, plain, drop)
         parsed.items += converted.items
         parsed.problems += converted.problems
         parsed.sightings += converted.sightings

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from streams.core.items import Parsed, Problem, Reason, rejection
-from streams.core.warninglists import Warnings
+from streams.core.warninglists import WarningIndex
 from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
 
@@ -32,8 +32,15 @@ class Normalized:
 
     context: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
-    rejections: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)  # defective: the submitter can fix them
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # left out by a documented policy, not errors
     feedback: list[dict[str, Any]] = field(default_factory=list)  # Feedback records from STIX Sightings
+
+    def note(self, submission: dict[str, Any], reporter: str, fmt: str, problems: list[Problem]) -> None:
+        """Problems as kizuna.rejected records, each on the list of its outcome."""
+        for problem in problems:
+            record = rejection(submission["submission_id"], submission["received_at"], reporter, fmt, problem)
+            (self.skipped if problem.skipped else self.rejections).append(record)
 
 
 def _scope(submission: dict[str, Any], member_tlp: str | None,
@@ -44,9 +51,8 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
         return None, [], Problem("envelope", Reason.UNKNOWN_RECIPIENT,
                                  f"{len(unknown)} named recipient(s) are not members of this hub")
     default = None
-    given: str | None = submission.get("tlp") or member_tlp
-    if given:
-        default = parse_level(given)
+    if submission.get("tlp") or member_tlp:
+        default = parse_level(submission.get("tlp") or member_tlp)
         if default is None:
             return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
     sectors = []
@@ -60,7 +66,7 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
 
 
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
-              warnings: Warnings | None = None, named: str | None = None,
+              warnings: WarningIndex | None = None, named: str | None = None,
               known_recipient: Callable[[str], bool] = lambda _: True) -> Normalized:
     """`member_tlp`: the member's default TLP, used when the submission names none; `named`: its
     display name if it consented to be named; `known_recipient`: is a named recipient a member."""
@@ -70,31 +76,34 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     out.context = {"submission_id": submission["submission_id"], "reporter": reporter, "sectors": sectors,
                    "observed_at": submission["received_at"], "recipients": recipients, "named": named}
     if problem is not None:
-        out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
-                                        parsed.format, problem))
-        out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
-                                     p) for p in parsed.problems]
+        out.note(submission, reporter, parsed.format, [problem, *parsed.problems])
         return out
-    out.rejections += [rejection(submission["submission_id"], submission["received_at"], reporter, parsed.format,
-                                 p) for p in parsed.problems]
+    out.note(submission, reporter, parsed.format, parsed.problems)
+    stated = parse_level(submission["tlp"]) if submission.get("tlp") else None
+    override = bool(submission.get("override_distribution"))
     by_id: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
-        levels = [lvl for lvl in (item.tlp, parsed.tlp, default) if lvl is not None]
-        if not levels:
+        own = item.tagged if item.audience and override and stated is not None else item.tlp
+        # the object's own marking wins, then the document's; --tlp applies to all else (TLP.CLEAR is 0: no `or`)
+        level = next((lvl for lvl in (own, parsed.tlp, default) if lvl is not None), None)
+        if level is None:
             problem = Problem(item.where, Reason.NO_TLP, "no TLP marking, tag or --tlp; kizuna never guesses one")
-        elif max(levels) is TLP.RED and not recipients:
+        elif item.audience and not override and stated is not None and stated < TLP.RED and not recipients:
+            problem = Problem(item.where, Reason.DISTRIBUTION, f"the MISP {item.audience} is narrower than "
+                              f"--tlp {stated.slug}: submit with --override-distribution to share it at "
+                              f"TLP:{stated.slug.upper()} anyway, or name its recipients with --to")
+        elif level is TLP.RED and not recipients:
             problem = Problem(item.where, Reason.RED_NEEDS_RECIPIENTS,
                               "TLP:RED is delivered only to named recipients (--to), never to a sector")
         else:
             problem = None
         if problem is not None:
-            out.rejections.append(rejection(submission["submission_id"], submission["received_at"], reporter,
-                                            parsed.format, problem))
+            out.note(submission, reporter, parsed.format, [problem])
             continue
-        level = max(levels)
         known = by_id.get(item.id)
         if known is not None:  # the same object twice in one submission: one record, narrowest level
             known["indicator_types"] = sorted(set(known["indicator_types"]) | set(item.indicator_types))
+            known["for_detection"] = known["for_detection"] or item.for_detection
             if TLP.from_slug(known["tlp"]) < level:
                 known["tlp"] = level.slug
             continue
@@ -108,6 +117,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
             "indicator_types": sorted(set(item.indicator_types)),
             "body": orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS).decode() if item.body is not None else None,
             "warninglists": warnings.match(item.observable, item.value) if warnings else [],
+            "for_detection": item.for_detection,
         }
     out.records = list(by_id.values())
     for sighting in parsed.sightings:
@@ -115,8 +125,7 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         out.feedback.append({
             "feedback_id": f"{submission['submission_id']}/{sighting.source_id}",
             "member": submission["submitter"], "kind": "sighting", "indicator": sighting.indicator,
-            "count": sighting.count, "tlp": max(levels).slug if levels else None,
-            "observed_at": submission["received_at"],
+            "count": sighting.count, "tlp": max(levels).slug if levels else None, "observed_at": submission["received_at"],
         })
     return out
 

@@ -25,6 +25,8 @@ def _submission_digest(envelope: dict[str, Any]) -> bytes:
         "submission", envelope["submission_id"], envelope["submitter"], envelope["received_at"], envelope["format"],
         envelope.get("filename"), envelope.get("tlp"), list(envelope.get("sectors") or ()),
         list(envelope.get("recipients") or ()), hashlib.sha256(envelope["payload"]).hexdigest(),
+        # only when set: envelopes signed before the flag existed keep their signatures
+        *(["override-distribution"] if envelope.get("override_distribution") else []),
     ])
 
 

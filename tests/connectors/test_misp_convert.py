@@ -58,23 +58,31 @@ def test_galaxy_becomes_an_attack_pattern_with_its_public_reference():
     assert attack.body["external_references"] == [{"source_name": "mitre-attack", "external_id": "T1566.001"}]
 
 
-def test_context_attributes_are_rejected_with_the_reason():
-    problems = {p.where: (p.code, p.reason) for p in parse(event()).problems}
-    assert problems == {
-        "attribute 7b100000-0000-4000-8000-000000000007":
-            (Reason.UNSUPPORTED_TYPE, "MISP attribute type 'text' carries no indicator kizuna shares"),
-        "attribute 7b100000-0000-4000-8000-000000000103":
-            (Reason.UNSUPPORTED_TYPE, "MISP attribute type 'filename' carries no indicator kizuna shares"),
-    }
+def test_context_attributes_travel_as_context_of_the_event():
+    parsed = parse(event())
+    assert not [p for p in parsed.problems if not p.skipped]
+    by_where = {}
+    for item in parsed.items:
+        by_where.setdefault(item.where, []).append(item)
+    [note] = by_where["attribute 7b100000-0000-4000-8000-000000000007"]  # text: a note on the event's report
+    assert note.stix_type == "note" and note.body["content"] == "Lure themed as an overdue electricity invoice"
+    [report] = [i for i in parsed.items if i.stix_type == "report"]
+    assert note.body["object_refs"] == [report.id] and note.id in report.body["object_refs"]
+    [file_name] = by_where["attribute 7b100000-0000-4000-8000-000000000103"]  # a lone file name: a file observable
+    assert (file_name.stix_type, file_name.body["name"]) == ("file", "invoice_2026-11.pdf.exe")
+    [grouping] = [i for i in parsed.items if i.stix_type == "grouping"]  # the MISP file object: its parts together
+    digest = by_value(parsed)["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+    assert {digest.id, file_name.id} <= set(grouping.body["object_refs"])
 
 
-def test_attributes_not_marked_for_detection_are_context():
+def test_attributes_not_marked_for_detection_are_shared_flagged():
     document = event()
     document["Event"]["Attribute"][3]["to_ids"] = False  # the gate.php URL
     parsed = parse(document)
-    assert "http://update-check.example/gate.php?id=7" not in by_value(parsed)
-    [problem] = [p for p in parsed.problems if p.where == "attribute 7b100000-0000-4000-8000-000000000004"]
-    assert problem.code == Reason.UNSUPPORTED_TYPE and "to_ids" in problem.reason
+    url = by_value(parsed)["http://update-check.example/gate.php?id=7"]
+    assert url.for_detection is False
+    assert by_value(parsed)["update-check.example"].for_detection is True
+    assert not [p for p in parsed.problems if p.where == "attribute 7b100000-0000-4000-8000-000000000004"]
 
 
 def test_nothing_that_names_the_provider_survives():
@@ -99,7 +107,7 @@ def test_red_from_distribution_needs_named_recipients():
                   "sectors": ["electricity"], "recipients": []}
     result = normalize(submission, parsed, "m-1")
     red = [r for r in result.rejections if r["code"] == Reason.RED_NEEDS_RECIPIENTS]
-    assert [r["where"] for r in red] == ["attribute 7b100000-0000-4000-8000-000000000006"]
+    assert {r["where"] for r in red} == {"attribute 7b100000-0000-4000-8000-000000000006"}  # ip|port: its parts
     assert {r["tlp"] for r in result.records} == {"amber", "amber-strict"}
     assert len(result.feedback) == 2
 
@@ -143,7 +151,11 @@ def test_composites_and_ipv6_go_through_misp_stix():
     [vulnerability] = [i for i in parsed.items if i.stix_type == "vulnerability"]
     assert vulnerability.body["external_references"] == [{"source_name": "cve", "external_id": "CVE-2024-3400"}]
     codes = sorted(p.code for p in parsed.problems)
-    assert codes == [Reason.INVALID_VALUE, Reason.UNSUPPORTED_TYPE]  # the bad address; the link is context
+    assert codes == [Reason.INVALID_VALUE]  # the bad address; the link is context, carried as such
+    [report] = [i for i in parsed.items if i.stix_type == "report"]
+    assert report.body["external_references"] == [{"source_name": "misp-link", "url": "https://www.virustotal.com/gui/file/x"}]
+    [traffic] = [i for i in parsed.items if i.stix_type == "network-traffic"]  # hostname|port: the parts, related
+    assert traffic.body["dst_port"] == 8443
 
 
 def test_a_galaxy_misp_stix_cannot_read_costs_the_galaxy_not_the_indicators():

@@ -59,9 +59,9 @@ def test_stix_bad_objects_are_rejected_one_by_one():
         {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '999.1.1.1']",
          "pattern_type": "stix"},
         {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = ", "pattern_type": "stix"},
-        {"type": "indicator", "id": "indicator--4", "pattern": "rule x { condition: true }", "pattern_type": "yara"},
+        {"type": "indicator", "id": "indicator--4", "pattern": "index=fw dest=1.2.3.4", "pattern_type": "spl"},
         {"type": "identity", "id": "identity--5", "name": "ACME"},
-        {"type": "x-acme-thing", "id": "x-acme-thing--6"},
+        {"type": "acme-thing", "id": "acme-thing--6"},
         {"type": "relationship", "id": "relationship--7", "relationship_type": "indicates",
          "source_ref": "indicator--2", "target_ref": "malware--nowhere"},
         "not an object",
@@ -74,7 +74,7 @@ def test_stix_bad_objects_are_rejected_one_by_one():
         "object indicator--3": Reason.INVALID_PATTERN,
         "object indicator--4": Reason.UNSUPPORTED_PATTERN_TYPE,
         "object identity--5": Reason.WITHHELD,
-        "object x-acme-thing--6": Reason.UNSUPPORTED_TYPE,
+        "object acme-thing--6": Reason.UNSUPPORTED_TYPE,
         "object relationship--7": Reason.DANGLING_REF,
         "objects[7]": Reason.MALFORMED,
     }
@@ -85,15 +85,16 @@ def test_misp_tags_composites_and_unsupported_types():
     assert ("domain-name", "login-portal.example") in values(parsed)
     assert ("ipv4-addr", "45.77.65.213") in values(parsed)
     assert {i.tlp for i in parsed.items} == {TLP.GREEN}
-    assert [(p.code, p.where) for p in parsed.problems] == [
-        (Reason.UNSUPPORTED_TYPE, "attribute 6a000000-0000-4000-8000-000000000005")]
+    assert parsed.problems == []
+    lone_filename = [i for i in parsed.items if i.where == "attribute 6a000000-0000-4000-8000-000000000005"]
+    assert [(i.stix_type, i.body["name"]) for i in lone_filename] == [("file", "invoice.pdf.exe")]  # context, carried
 
 
 def test_misp_attribute_tag_narrows_the_event_level():
     event = {"Event": {"Tag": [{"name": "tlp:green"}], "Attribute": [
         {"type": "domain", "value": "a.example", "Tag": [{"name": "tlp:amber"}]},
         {"type": "domain", "value": "b.example"}]}}
-    levels = {i.value: i.tlp for i in parse(orjson.dumps(event)).items}
+    levels = {i.value: i.tlp for i in parse(orjson.dumps(event)).items if i.value}
     assert levels == {"a.example": TLP.AMBER, "b.example": TLP.GREEN}
 
 
@@ -148,3 +149,53 @@ def test_object_count_limit():
     bundle = {"type": "bundle", "objects": [{"type": "malware", "name": f"m{i}"} for i in range(5)]}
     parsed = parse(orjson.dumps(bundle), limits=Limits(1 << 20, 4, 32))
     assert [p.code for p in parsed.problems] == [Reason.TOO_MANY]
+
+
+# The layouts public feeds publish (abuse.ch URLhaus and Feodo Tracker): `#` comment lines, the
+# header among them, quoted fields, the value column named by its kind, a malware family column.
+URLHAUS_LAYOUT = (
+    "################################################################\n"
+    "# abuse.ch URLhaus Database Dump (CSV - recent URLs only)      #\n"
+    "################################################################\n"
+    "#\n"
+    "# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n"
+    '"3201","2026-11-30 11:54:23","http://61.54.253.89:37352/bin.sh","online","2026-11-30 11:54:23",'
+    '"malware_download","32-bit,elf,mips,Mozi","https://urlhaus.abuse.ch/url/3201/","reporter1"\n'
+    '"3202","2026-11-30 11:50:01","smb://198.51.100.9/share/a.exe","online","","malware_download","exe",'
+    '"https://urlhaus.abuse.ch/url/3202/","reporter2"\n'
+)
+FEODO_LAYOUT = (
+    "# Feodo Tracker Botnet C2 IP Blocklist (CSV)\n"
+    "#\n"
+    '# "first_seen_utc","dst_ip","dst_port","c2_status","last_online","malware"\n'
+    '"2026-11-01 10:00:00","203.0.113.44","443","online","2026-11-30","QakBot"\n'
+)
+
+
+def test_feed_layouts_are_detected_and_read():
+    urlhaus = parse(URLHAUS_LAYOUT, filename="csv.txt")
+    assert urlhaus.format == "csv" and urlhaus.problems == []
+    assert [(i.observable, i.value, i.where) for i in urlhaus.items] == [
+        ("url", "http://61.54.253.89:37352/bin.sh", "line 6"), ("url", "smb://198.51.100.9/share/a.exe", "line 7")]
+    feodo = parse(FEODO_LAYOUT, filename="ipblocklist.txt")
+    indicator, malware, relationship = feodo.items
+    assert (indicator.observable, indicator.value) == ("ipv4-addr", "203.0.113.44")
+    assert malware.stix_type == "malware" and malware.body == {"name": "QakBot", "is_family": True}
+    assert relationship.body == {"relationship_type": "indicates", "source_ref": indicator.id, "target_ref": malware.id}
+
+
+def test_prose_with_commas_is_not_taken_for_a_csv():
+    assert parse("Hello, the zip and the ip we saw: evil.example\n", filename="note.txt").format == "text"
+
+
+def test_report_text_file_names_contacts_and_defanged_values():
+    text = ("Contact us at threatintel@vendor.example for questions.\n"
+            "The dropper `secretsdump.py` and run.sh fetched security.zip from hxxp://bad-host[.]example/x\n"
+            "and beaconed to c2[.]evil-domain[.]com and 45.77.65[.]23; detected as Python/Spy.Agent.BB.\n"
+            "Exfiltration went to drop@evil-mail.example.\n")
+    parsed = parse(text, filename="report.md")
+    assert {(i.observable, i.value) for i in parsed.items} == {
+        ("url", "http://bad-host.example/x"), ("domain-name", "c2.evil-domain.com"),
+        ("ipv4-addr", "45.77.65.23"), ("email-addr", "drop@evil-mail.example")}
+    [contact] = parsed.problems
+    assert contact.code == Reason.PERSONAL_DATA and contact.skipped and "vendor" not in contact.where + contact.reason

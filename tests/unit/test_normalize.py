@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from streams.core.items import Item, Parsed, Problem, Reason
 from streams.core.normalize import Normalized, batches, merge_partition, normalize, pseudonym
 from streams.records import Rejection
@@ -27,11 +29,23 @@ def test_no_tlp_is_rejected_never_guessed():
     assert [r["code"] for r in out.rejections] == [Reason.NO_TLP]
 
 
-def test_default_tlp_applies_and_markings_only_narrow():
+def test_default_tlp_applies_and_the_objects_own_marking_wins():
     parsed = Parsed("stix", items=[item("a.example"), item("b.example", TLP.AMBER), item("c.example", TLP.CLEAR)])
     out = normalize(submission(tlp="green"), parsed, "m-1")
-    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber",
-                                                           "c.example": "green"}
+    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber", "c.example": "clear"}
+
+
+def test_a_misp_distribution_narrower_than_the_stated_tlp_stops_until_overridden():
+    narrowed = Item(id="indicator--1", stix_type="indicator", where="attribute a-1", tlp=TLP.RED, observable="domain-name",
+                    value="evil.example", audience="distribution 0 (your organisation only)", tagged=None)
+    out = normalize(submission(tlp="green"), Parsed("misp", items=[narrowed]), "m-1")
+    assert out.records == [] and [r["code"] for r in out.rejections] == [Reason.DISTRIBUTION]
+    assert "--override-distribution" in out.rejections[0]["reason"]
+    out = normalize({**submission(tlp="green"), "override_distribution": True}, Parsed("misp", items=[narrowed]), "m-1")
+    assert [(r["value"], r["tlp"]) for r in out.records] == [("evil.example", "green")]
+    tagged_red = replace(narrowed, tagged=TLP.RED)
+    out = normalize({**submission(tlp="green"), "override_distribution": True}, Parsed("misp", items=[tagged_red]), "m-1")
+    assert [r["code"] for r in out.rejections] == [Reason.RED_NEEDS_RECIPIENTS]  # its own tlp:red tag still holds
 
 
 def test_red_is_rejected_until_recipients_are_named():
@@ -63,7 +77,8 @@ def test_problems_become_rejections_with_where_and_reason():
     out = normalize(submission(tlp="green"), parsed, "m-1")
     assert len(out.records) == 1
     assert out.rejections == [{"submission_id": "s-1", "reporter": "m-1", "where": "line 3", "code": "invalid-value",
-                               "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z"}]
+                               "reason": "not a domain", "format": "csv", "received_at": "2023-11-14T22:13:20Z",
+                               "outcome": "rejected"}]
     Rejection(**out.rejections[0])  # the documented contract of kizuna.rejected
 
 

@@ -12,13 +12,14 @@ from streams.records import MAGIC, SCHEMA_DIR, AvroCodec, _fingerprint
 SCHEMAS = ["submission.avsc", "normalized_batch.avsc", "feedback.avsc"]
 SAMPLES = {
     "submission.avsc": {"submission_id": "s", "submitter": "acme", "received_at": 1, "format": "csv", "filename": None,
-                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n",
-                        "signature": b"s"},
+                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n", "signature": b"s",
+                        "override_distribution": False},
     "normalized_batch.avsc": {"submission_id": "s", "reporter": "m-1", "sectors": ["gas"], "observed_at": 1,
                               "recipients": [], "named": None,
                               "records": [{"id": "indicator--1", "stix_type": "indicator", "tlp": "green",
                                            "observable": "domain-name", "value": "evil.example", "pattern": None,
-                                           "indicator_types": [], "body": None, "warninglists": []}],
+                                           "indicator_types": [], "body": None, "warninglists": [],
+                                           "for_detection": True}],
                               "feedback": []},
     "feedback.avsc": {"items": [{"feedback_id": "f", "member": "acme", "kind": "sighting", "indicator": "evil.example",
                                  "count": 2, "tlp": None, "observed_at": 1, "signature": None}]},
@@ -56,8 +57,16 @@ def test_next_version_reads_the_current_one(schema_file):
 
 def test_a_submission_of_the_version_before_signatures_is_read_as_unsigned():
     old = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "submission.v1.avsc").read_text()))
-    record = {k: v for k, v in SAMPLES["submission.avsc"].items() if k != "signature"}
-    assert AvroCodec("submission.avsc").decode(single_object(old, record)) == {**record, "signature": None}
+    record = {k: v for k, v in SAMPLES["submission.avsc"].items() if k not in ("signature", "override_distribution")}
+    assert AvroCodec("submission.avsc").decode(single_object(old, record)) == {**record, "signature": None,
+                                                                               "override_distribution": False}
+
+
+def test_records_of_the_version_before_to_ids_are_read_as_for_detection():
+    old = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "normalized_batch.v1.avsc").read_text()))
+    sample = SAMPLES["normalized_batch.avsc"]
+    record = {**sample, "records": [{k: v for k, v in r.items() if k != "for_detection"} for r in sample["records"]]}
+    assert AvroCodec("normalized_batch.avsc").decode(single_object(old, record)) == sample
 
 
 def test_bytes_without_the_single_object_marker_are_refused():
