@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from streams.core.items import Parsed, Problem, Reason, rejection
-from streams.core.warninglists import WarningIndex
+from streams.core.warninglists import Warnings
 from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
 
@@ -66,7 +66,7 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
 
 
 def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_tlp: str | None = None,
-              warnings: WarningIndex | None = None, named: str | None = None,
+              warnings: Warnings | None = None, named: str | None = None,
               known_recipient: Callable[[str], bool] = lambda _: True) -> Normalized:
     """`member_tlp`: the member's default TLP, used when the submission names none; `named`: its
     display name if it consented to be named; `known_recipient`: is a named recipient a member."""
