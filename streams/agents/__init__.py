@@ -3,9 +3,12 @@ streams.core, publish and acknowledge. Importing them builds nothing; `register`
 the worker's app with real publishers, stores and the reputation feed."""
 from __future__ import annotations
 
-import faust
+from typing import TYPE_CHECKING
 
-from streams.settings import Settings
+if TYPE_CHECKING:
+    import faust
+
+    from streams.settings import Settings
 
 
 def register(settings: Settings) -> faust.App:

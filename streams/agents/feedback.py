@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streams import metrics
 from streams.agents.base import Context
-from streams.app import Pipeline
 from streams.core.feedback import validate
 from streams.core.items import Problem, Reason, rejection
 from streams.core.normalize import merge_partition, pseudonym
 from streams.core.reputation import activity
 from streams.core.signing import member_key, valid_feedback
 from streams.records import batch_codec, feedback_codec
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
 
 Valid = dict[int, list[dict[str, Any]]]  # merge partition -> feedback records
 Rejected = list[tuple[str | None, dict[str, Any]]]  # (member id when known, rejection)

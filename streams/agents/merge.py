@@ -10,13 +10,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streams import metrics
 from streams.agents.base import Context
-from streams.app import Pipeline
 from streams.core.items import Problem, Reason, rejection
 from streams.core.merge import (
     Policy,
@@ -35,6 +34,9 @@ from streams.core.stix_out import encode, hub_identity_id, render
 from streams.records import batch_codec
 from streams.reputation_feed import ReputationFeed
 from streams.state import MergeStores
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,12 @@ import logging
 import time
 from collections import Counter
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streams import metrics
 from streams.agents.base import Context
-from streams.app import Pipeline
 from streams.backlog import MergeBacklog
 from streams.core.formats import Limits, parse_submission
 from streams.core.items import Problem, Reason, rejection
@@ -22,6 +21,9 @@ from streams.core.signing import member_key, sign_feedback, valid_submission
 from streams.core.warninglists import Warnings
 from streams.records import batch_codec, feedback_codec, submission_codec
 from streams.warninglist_cache import load_shared
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
 
 log = logging.getLogger(__name__)
 
