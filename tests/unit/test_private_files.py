@@ -41,7 +41,8 @@ def test_the_pseudonym_key_is_created_once_0600(tmp_path: Path) -> None:
 
 
 def test_issued_credentials_are_0600_and_reread_only_when_changed(tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path, pseudonym_key="k")
+    # SCRAM only: no local CA in tmp_path to copy into the file (tests/security/test_tls.py covers that)
+    settings = Settings(var_dir=tmp_path, pseudonym_key="k", kafka_security="sasl_plaintext")
     first = credentials.issue(settings, "acme")
     assert mode(credentials.path(settings, "acme")) == 0o600
     assert credentials.load(settings, "acme") == first
