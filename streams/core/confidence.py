@@ -4,13 +4,12 @@
       + Σ over groups g:  max over g's reports and confirmations of  W_kind · scale · ω(m) · decay
       + W_sighting · max over sightings of  ω(m) · (1 + repeat · ln count) · decay       (relevance: one term)
       − W_prevalence · min(1, max(0, n − P + 1) / P)     n: members that only sighted it (popular: benign-leaning)
-      − Σ over groups g:  max over g's false-positive reports of  W_fp · ω(m) · decay
+      − Σ over groups g:  max over g's false-positive reports of  W_fp · ω(m)² · decay   (a dispute needs standing)
       − W_warninglist   if the value is on a MISP warning list
     confidence = round(100 · sigmoid(L))
 
 - ω(m) is the member's weight, 0..1 (streams.core.reputation.weight): a sceptical Beta mean,
-  0.2 for a newcomer, towards 1 with confirmed history. W_report < logit(0.6) − logit(prior),
-  so no single member, however proven, confirms a value alone (threshold 60).
+  0.2 for a newcomer, towards 1 with confirmed history.
 - A group is a set of members whose histories are not independent: members that mostly
   corroborated each other, and all members without a track record, count as one
   (streams.core.reputation.Book.groups). Repetition within a group adds nothing.

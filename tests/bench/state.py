@@ -12,6 +12,7 @@ import orjson
 
 from streams.core.canonical import indicator_id
 from streams.core.merge import Policy, changes, fold, mark_published
+from streams.core.reputation import Book
 from streams.settings import Settings
 from streams.state import MergeStores
 
@@ -35,7 +36,7 @@ def run_state(n: int, workdir: Path, chunk: int = 10_000) -> dict:
             record = {"id": indicator_id("domain-name", value), "stix_type": "indicator", "tlp": "green",
                       "observable": "domain-name", "value": value, "pattern": None, "indicator_types": [], "body": None}
             state = fold(None, record, batch)
-            mark_published(state, changes(state, lambda member, level: 0.5, Policy()))
+            mark_published(state, changes(state, Book(), Policy()))
             store.put(record["id"].encode(), orjson.dumps(state))
         peak = max(peak, _rss_mib())
     elapsed = time.monotonic() - started

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from streams.core.formats import Limits, parse_submission
 from streams.core.merge import INBOX, Policy, changes, fold, mark_published
 from streams.core.normalize import normalize, pseudonym
+from streams.core.reputation import Book
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.sectors import SECTORS
 from streams.tlp import TLP
@@ -92,7 +93,7 @@ def test_no_record_reaches_an_audience_wider_than_its_scope_nor_names_a_provider
         for record in result.records:
             states[record["id"]] = fold(states.get(record["id"]), record, result.context)
     for state in states.values():
-        pubs = changes(state, lambda member, level: 0.5, Policy())
+        pubs = changes(state, Book(), Policy())
         mark_published(state, pubs)
         for pub in pubs:
             level, target = pub.audience

@@ -7,6 +7,7 @@ from stix2validator import ValidationOptions, validate_string
 from streams.core.formats import Limits, parse_submission
 from streams.core.merge import Policy, changes, fold
 from streams.core.normalize import normalize
+from streams.core.reputation import Book
 from streams.core.stix_out import EXTENSION_ID, hub_identity_id, render, timestamp
 from tests.unit.test_formats import FIXTURES
 
@@ -21,7 +22,7 @@ def rendered(path):
     result = normalize(sub, parsed, "m-1")
     for record in result.records:
         state = fold(None, record, result.context)
-        out += [render(state, pub, HUB) for pub in changes(state, lambda member, level: 0.5, Policy())]
+        out += [render(state, pub, HUB) for pub in changes(state, Book(), Policy())]
     return out
 
 
