@@ -164,6 +164,10 @@ def vulnerability_objects(view: View, hub_identity: str, now: str) -> list[dict[
 def notices(objects: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Current notices among an inbox's objects (latest version of each, by id): one flat record each."""
     out = []
+    translations: dict[str, dict[str, dict[str, str]]] = {}
+    for obj in objects.values():
+        if obj.get("type") == "language-content":
+            translations.setdefault(obj.get("object_ref", ""), {}).update(obj.get("contents", {}))
     for obj in objects.values():
         extension = obj.get("extensions", {}).get(EXTENSION_ID)
         if obj.get("type") != "relationship" or extension is None or obj.get("revoked"):
@@ -173,10 +177,8 @@ def notices(objects: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         details = vulnerability.get("extensions", {}).get(EXTENSION_ID, {})
         text = {vulnerability.get("lang", "en"): vulnerability.get("description", "")}
-        for content in objects.values():
-            if content.get("type") == "language-content" and content.get("object_ref") == vulnerability["id"]:
-                for lang, fields in content["contents"].items():
-                    text[lang] = (f"{fields['name']}: " if fields.get("name") else "") + fields.get("description", "")
+        for lang, fields in translations.get(vulnerability["id"], {}).items():
+            text[lang] = (f"{fields['name']}: " if fields.get("name") else "") + fields.get("description", "")
         refs = vulnerability.get("external_references", [])
         out.append({
             "vulnerability": vulnerability["name"], "basis": extension["basis"], "kev": details.get("kev", False),
