@@ -67,7 +67,8 @@ def sigmoid(x: float) -> float:
 
 def _strength(signal: Signal, w: Weights) -> float:
     repeat = 1 + w.repeat * math.log(max(1, signal.count))
-    return {"report": w.report, "context-report": w.context_report, "sighting": w.sighting * repeat, "confirm": w.confirm,
+    return {"report": w.report, "context-report": w.context_report, "sighting": w.sighting * repeat,
+            "confirm": w.confirm,
             "false-positive": w.false_positive * repeat}[signal.kind]
 
 

@@ -182,7 +182,7 @@ def _levels(chain: list[dict[str, Any]]) -> tuple[TLP | None, TLP | None, str | 
     tagged = most_restrictive(levels)
     if audience is None:
         return tagged, tagged, None
-    return TLP.RED, (tagged if tagged is not TLP.RED else TLP.RED), f"distribution {audience} ({_AUDIENCE_NAMES[audience]})"
+    return TLP.RED, tagged, f"distribution {audience} ({_AUDIENCE_NAMES[audience]})"
 
 
 def _events(document: Any) -> list[Any]:
@@ -234,12 +234,13 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
     With `plain`, attributes without sightings or galaxies whose type is a fixed split
     (`plain_parts`) bypass misp-stix."""
     event_key = _key(event.get("uuid"), where_event, set())
-    chains: list[tuple[Any, list[dict[str, Any]], str | None]] = [(a, [event], None) for a in _list(event.get("Attribute"))]
+    chains: list[tuple[Any, list[dict[str, Any]], str | None]] = [
+        (a, [event], None) for a in _list(event.get("Attribute"))]
     for index, obj in enumerate(_list(event.get("Object"))):
         if isinstance(obj, dict):
-            group = _key(obj.get("uuid"), f"{event_key}/object/{index}", set())
+            object_key = _key(obj.get("uuid"), f"{event_key}/object/{index}", set())
             chains += [({**a, "deleted": True} if isinstance(a, dict) and obj.get("deleted") is True else a,
-                        [event, obj], group) for a in _list(obj.get("Attribute"))]
+                        [event, obj], object_key) for a in _list(obj.get("Attribute"))]
         else:
             problems.append(Problem(where_event, Reason.MALFORMED, "an object is not a JSON object"))
     taken: set[str] = set()
@@ -379,7 +380,8 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
         if not made:
             message = next((m for m in said if key in m), None)
             problems.append(Problem(source.where, Reason.INVALID_VALUE, message[:300]) if message else Problem(
-                source.where, Reason.UNSUPPORTED_TYPE, f"MISP attribute type {source.misp_type!r} carries nothing kizuna shares"))
+                source.where, Reason.UNSUPPORTED_TYPE,
+                f"MISP attribute type {source.misp_type!r} carries nothing kizuna shares"))
             continue
         made = [_marked(obj, source.level) for obj in made]
         bundle += made
@@ -420,9 +422,9 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     _, event_tagged, event_audience = _levels([event])
     for item in parsed.items:
         item.where = labels.get(item.where, item.where)
-        source = by_where.get(item.where)
-        if source is not None:
-            item.for_detection, item.audience, item.tagged = source.for_detection, source.audience, source.tagged
+        origin = by_where.get(item.where)
+        if origin is not None:
+            item.for_detection, item.audience, item.tagged = origin.for_detection, origin.audience, origin.tagged
         elif item.tlp is event_level:  # the event's report, its groupings and galaxies: the event's own level
             item.audience, item.tagged = event_audience, event_tagged
     parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]
@@ -451,7 +453,8 @@ def _attribute_objects(key: str, source: _Source, objects: dict[str, Any], repor
         made += [_plain(objects[ref]) for ref in refs if ref in objects]
     context = objects.get(f"x-misp-attribute--{key}")
     if context is not None and not made:
-        made.append({"type": "note", "spec_version": "2.1", "id": f"note--{key}", "abstract": f"MISP {source.misp_type}",
+        made.append({"type": "note", "spec_version": "2.1", "id": f"note--{key}",
+                     "abstract": f"MISP {source.misp_type}",
                      "content": str(context.get("x_misp_value", "")), "object_refs": [report_id]})
     return made
 

@@ -97,8 +97,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
                               "TLP:RED is delivered only to named recipients (--to), never to a sector")
         else:
             problem = None
-        if problem is not None:
-            out.note(submission, reporter, parsed.format, [problem])
+        if problem is not None or level is None:
+            out.note(submission, reporter, parsed.format, [problem] if problem else [])
             continue
         known = by_id.get(item.id)
         if known is not None:  # the same object twice in one submission: one record, narrowest level

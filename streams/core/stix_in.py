@@ -113,7 +113,8 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
     pattern = obj.get("pattern")
     pattern_type = obj.get("pattern_type", "stix")
     if pattern_type != "stix" and (not isinstance(pattern_type, str) or pattern_type not in RULE_PATTERN_TYPES):
-        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE, f"pattern_type {str(pattern_type)[:40]!r} is not supported; "
+        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE,
+                       f"pattern_type {str(pattern_type)[:40]!r} is not supported; "
                        f"kizuna shares stix, {', '.join(sorted(RULE_PATTERN_TYPES))}")
     if not isinstance(pattern, str) or not pattern.strip():
         return Problem(where, Reason.INVALID_PATTERN, "the indicator has no pattern")
@@ -373,7 +374,8 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
     elif isinstance(document, dict) and "type" in document:
         objects = [document]
     else:
-        parsed.problems.append(Problem("document", Reason.MALFORMED, "expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})"))
+        parsed.problems.append(Problem("document", Reason.MALFORMED,
+                                       'expected a STIX bundle ({"type": "bundle", "objects": [...]})'))
         return parsed
     if not isinstance(objects, list) or not objects:
         parsed.problems.append(Problem("bundle", Reason.EMPTY, "the bundle has no objects"))

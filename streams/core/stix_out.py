@@ -80,7 +80,7 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
             obj["indicator_types"] = shown["indicator_types"]
         if state["observable"]:
             extension |= {"observable": state["observable"], "value": state["value"]}
-    else:  # objects as submitted (SDOs, observables, custom objects, detection rules), under the hub's common properties
+    else:  # objects as submitted (SDOs, observables, custom objects, rules), under the hub's common properties
         body = orjson.loads(shown["body"] or "{}")
         obj = {**body, **(_sco_common(common) if state["stix_type"] in SCO_TYPES else common)}
         if state["stix_type"] == "indicator":  # a detection rule (YARA, Sigma, Snort ...)

@@ -23,7 +23,8 @@ _FILE_EXTENSIONS = frozenset({
     "php", "asp", "aspx", "jsp", "wsf", "swf", "rtf", "ocx", "cpl", "drv", "vbe", "jse", "ko", "run", "plist",
 })
 _LINK_TEXT = re.compile(r"\[(?!\s*(?:\.|:|@|/|dot|at)\s*\])", re.I)
-_DOMAIN_TOKEN = re.compile(r"(?<![\w@./\\-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})(?![\w@-]|\.\w)", re.I)
+_DOMAIN_TOKEN = re.compile(r"(?<![\w@./\\-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})"
+                           r"(?![\w@-]|\.\w)", re.I)
 
 
 def _not_shareable(kind: str, value: str) -> str | None:
