@@ -82,3 +82,7 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
     obj["extensions"] = {**obj.get("extensions", {}), EXTENSION_ID: extension}
     return obj
 
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj)
