@@ -38,7 +38,8 @@ def test_default_tlp_applies_and_the_objects_own_marking_wins():
 
 def test_a_misp_distribution_narrower_than_the_stated_tlp_stops_until_overridden():
     narrowed = Item(id="indicator--1", stix_type="indicator", where="attribute a-1", tlp=TLP.RED,
-                    observable="domain-name", value="evil.example", audience="distribution 0 (your organisation only)", tagged=None)
+                    observable="domain-name", value="evil.example",
+                    audience="distribution 0 (your organisation only)", tagged=None)
     out = normalize(submission(tlp="green"), Parsed("misp", items=[narrowed]), "m-1")
     assert out.records == [] and [r["code"] for r in out.rejections] == [Reason.DISTRIBUTION]
     assert "--override-distribution" in out.rejections[0]["reason"]
