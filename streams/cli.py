@@ -112,8 +112,9 @@ def submit(
     if narrower:  # scope is never widened silently: nothing is sent, the one flag that would is named
         raise _fail(f"{path.name}: {len(narrower)} object(s) come from MISP events whose distribution is narrower than "
                     f"--tlp {tlp} (e.g. {narrower[0]['where']}). Nothing was sent. To share them at TLP:"
-                    f"{str(tlp).upper()} anyway, submit again with --override-distribution. / MISP の配布範囲が --tlp より"
-                    "狭いため送信しませんでした。--override-distribution を付けると指定の TLP で共有します。")
+                    f"{str(tlp).upper()} anyway, submit again with --override-distribution. / "
+                    "MISP の配布範囲が --tlp より狭いため送信しませんでした。"
+                    "--override-distribution を付けると指定の TLP で共有します。")
     try:
         submission_id = intake.submit(settings, member, payload, fmt, path.name, tlp, sectors, to or [], bulk=bulk,
                                       override_distribution=override_distribution)

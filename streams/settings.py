@@ -87,7 +87,8 @@ class Settings(BaseSettings):
                                   description="Largest single object (a STIX object as JSON) carried; larger ones are "
                                               "rejected `too-large`.")
     drop_types: str = Field("", pattern=r"^[a-z0-9-]*(,[a-z0-9-]+)*$",
-                            description="Comma-separated STIX types the hub does not share (e.g. `x-mitre-matrix,note`); "
+                            description="Comma-separated STIX types the hub does not share "
+                                        "(e.g. `x-mitre-matrix,note`); "
                                         "they are skipped, reason `dropped-type`.")
     bulk_bytes: int = Field(1024 * 1024, ge=1024, description="Submissions larger than this go to the bulk intake lane "
                                                              "unless the sender chooses a lane.")

@@ -180,16 +180,20 @@ def build_event(settings: Settings, member: str, level: TLP, day: str, records: 
             attribute.deleted = True
         # A record moves between events when it reaches the member at a wider level later: its
         # MISP uuid is per event so that it never collides with its earlier place.
-        attribute.uuid = str(uuid.uuid5(uuid.UUID(key), attribute.uuid))
+        attribute.uuid = str(uuid.uuid5(uuid.UUID(key), str(attribute.uuid)))
     for obj in event.objects:
-        obj.uuid, obj.distribution = str(uuid.uuid5(uuid.UUID(key), obj.uuid)), 5
+        obj.uuid, obj.distribution = str(uuid.uuid5(uuid.UUID(key), str(obj.uuid))), 5
     return event
 
 
 def build_feed(settings: Settings, member: str, records: Iterable[dict[str, Any]]) -> list[Any]:
     """The feed's events: the chosen records grouped by level and day."""
+    from streams.core.stix_in import SCO_TYPES
+
     groups: dict[tuple[TLP, str], list[dict[str, Any]]] = {}
     for record in choose(records).values():
+        if record["type"] in SCO_TYPES:  # context observables: MISP gets their values as indicators already
+            continue
         level = level_of(record)
         if level is not None:  # choose() keeps only marked records
             groups.setdefault((level, _day(record)), []).append(record)

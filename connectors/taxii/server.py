@@ -363,12 +363,13 @@ async def add_objects(request: web.Request) -> web.Response:
 
 
 def _check(ctx: Context, member: Member, payload: bytes, tlp: str | None, sectors: list[str]) -> dict[str, str]:
-    """where -> reason for what the hub's parser and scope rules will reject (as `kizuna submit` shows)."""
+    """where -> reason for what the hub's parser and scope rules will reject or skip (as `kizuna submit` shows)."""
     parsed = parse_submission(payload, "stix", "taxii", ctx.limits)
     envelope = {"submission_id": "check", "received_at": int(time.time() * 1000), "submitter": member.id,
                 "tlp": tlp, "sectors": sectors, "recipients": []}
     checked = normalize(envelope, parsed, "check", member_tlp=member.default_tlp)
-    return {r["where"]: f"{r['reason']} [{r['code']}]" for r in checked.rejections}
+    # skipped by policy counts as not added too: a TAXII status has no third outcome
+    return {r["where"]: f"{r['reason']} [{r['code']}]" for r in checked.rejections + checked.skipped}
 
 
 def _status(submission_id: str, received: float, submitted: list[Any], problems: dict[str, str]) -> dict[str, Any]:

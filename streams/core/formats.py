@@ -58,7 +58,8 @@ def detect(text: str, filename: str | None) -> str:
             return "misp"
         return "stix"
     first_line = header_line(head)[1].lower()
-    columns = {c.strip().strip('"') for c in re.split(r"[,;\t]", first_line)} if re.search(r"[,;\t]", first_line) else set()
+    columns = {c.strip().strip('"') for c in re.split(r"[,;\t]", first_line)} if re.search(r"[,;\t]", first_line) \
+        else set()
     if (filename or "").lower().endswith(".csv") or columns & {*VALUE_COLUMNS, *KIND_COLUMNS}:
         return "csv"
     return "text"

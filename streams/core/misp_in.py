@@ -182,12 +182,13 @@ def _levels(chain: list[dict[str, Any]]) -> tuple[TLP | None, TLP | None, str | 
     tagged = most_restrictive(levels)
     if audience is None:
         return tagged, tagged, None
-    return TLP.RED, (tagged if tagged is not TLP.RED else TLP.RED), f"distribution {audience} ({_AUDIENCE_NAMES[audience]})"
+    return TLP.RED, tagged, f"distribution {audience} ({_AUDIENCE_NAMES[audience]})"
 
 
 def _events(document: Any) -> list[Any]:
     if isinstance(document, dict) and isinstance(document.get("response"), list):
-        return document["response"]
+        events: list[Any] = document["response"]
+        return events
     if isinstance(document, list):
         return document
     return [document]
@@ -214,8 +215,9 @@ def _galaxies(value: Any, where: str, problems: list[Problem]) -> list[dict[str,
             if cluster.get("default") is True:
                 clusters.append({k: cluster[k] for k in _CLUSTER_KEYS if k in cluster})
             else:
-                problems.append(Problem(where, Reason.WITHHELD, f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not "
-                                        "from the public MISP galaxies and could identify the provider"))
+                problems.append(Problem(where, Reason.WITHHELD,
+                                        f"galaxy cluster {str(cluster.get('value'))[:80]!r} is not from the public "
+                                        "MISP galaxies and could identify the provider"))
         if clusters:
             kept.append({**{k: galaxy[k] for k in _GALAXY_KEYS if k in galaxy}, "GalaxyCluster": clusters})
     return kept
@@ -234,12 +236,13 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
     With `plain`, attributes without sightings or galaxies whose type is a fixed split
     (`plain_parts`) bypass misp-stix."""
     event_key = _key(event.get("uuid"), where_event, set())
-    chains: list[tuple[Any, list[dict[str, Any]], str | None]] = [(a, [event], None) for a in _list(event.get("Attribute"))]
+    chains: list[tuple[Any, list[dict[str, Any]], str | None]] = [
+        (a, [event], None) for a in _list(event.get("Attribute"))]
     for index, obj in enumerate(_list(event.get("Object"))):
         if isinstance(obj, dict):
-            group = _key(obj.get("uuid"), f"{event_key}/object/{index}", set())
+            object_key = _key(obj.get("uuid"), f"{event_key}/object/{index}", set())
             chains += [({**a, "deleted": True} if isinstance(a, dict) and obj.get("deleted") is True else a,
-                        [event, obj], group) for a in _list(obj.get("Attribute"))]
+                        [event, obj], object_key) for a in _list(obj.get("Attribute"))]
         else:
             problems.append(Problem(where_event, Reason.MALFORMED, "an object is not a JSON object"))
     taken: set[str] = set()
@@ -297,7 +300,8 @@ def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, A
 def _plain(obj: Any) -> dict[str, Any]:
     """A stix2 object as plain JSON, for the STIX parser. Observables are only read, never converted:
     that would cost a fifth of the conversion."""
-    return orjson.loads(obj.serialize())
+    plain: dict[str, Any] = orjson.loads(obj.serialize())
+    return plain
 
 
 def _marked(obj: dict[str, Any], level: TLP | None) -> dict[str, Any]:
@@ -310,7 +314,8 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
     """A sighting or relationship pointed at the indicators its observed-data became, one copy
     per indicator, at the most restrictive level of what it joins."""
     fields = ("sighting_of_ref",) if obj["type"] == "sighting" else ("source_ref", "target_ref")
-    choices = [expanded.get(obj.get(field), ([obj.get(field)], event_level)) for field in fields]
+    choices = [expanded.get(ref, ([ref], event_level)) if isinstance(ref, str) else ([ref], event_level)
+               for ref in (obj.get(field) for field in fields)]
     level = most_restrictive([lvl for _, lvl in choices if lvl is not None] +
                              ([event_level] if obj["type"] == "relationship" and event_level else []))
     combinations: list[list[Any]] = [[]]
@@ -318,8 +323,9 @@ def _rewired(obj: dict[str, Any], expanded: dict[str, tuple[list[str], TLP | Non
         combinations = [done + [ref] for done in combinations for ref in ids]
     if obj["type"] == "sighting":  # only what it is of: who saw it and where never pass
         obj = {"type": "sighting", "spec_version": "2.1", "id": obj["id"]}
-    return [_marked({**obj, **dict(zip(fields, refs)), "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"},
-                    level) for refs in combinations]
+    return [_marked({**obj, **dict(zip(fields, refs)),
+                     "id": f"{obj['type']}--{uuid.uuid5(_KEYS, '|'.join([obj['id'], *map(str, refs)]))}"}, level)
+            for refs in combinations]
 
 
 def _convert(event: dict[str, Any], where_event: str, plain: bool = True, drop: frozenset[str] = frozenset()) -> Parsed:
@@ -335,7 +341,8 @@ def _convert(event: dict[str, Any], where_event: str, plain: bool = True, drop: 
         containers = [prepared["Event"], *prepared["Event"]["Attribute"]]
         if not any(container["Galaxy"] for container in containers):
             return _failed(where_event, problems, exc)
-        problems.append(Problem(where_event, Reason.MALFORMED, f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
+        problems.append(Problem(where_event, Reason.MALFORMED,
+                                f"galaxies left out, misp-stix could not convert them: {exc}"[:300]))
         for container in containers:
             container["Galaxy"] = []
         try:
@@ -379,7 +386,8 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
         if not made:
             message = next((m for m in said if key in m), None)
             problems.append(Problem(source.where, Reason.INVALID_VALUE, message[:300]) if message else Problem(
-                source.where, Reason.UNSUPPORTED_TYPE, f"MISP attribute type {source.misp_type!r} carries nothing kizuna shares"))
+                source.where, Reason.UNSUPPORTED_TYPE,
+                f"MISP attribute type {source.misp_type!r} carries nothing kizuna shares"))
             continue
         made = [_marked(obj, source.level) for obj in made]
         bundle += made
@@ -420,9 +428,9 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
     _, event_tagged, event_audience = _levels([event])
     for item in parsed.items:
         item.where = labels.get(item.where, item.where)
-        source = by_where.get(item.where)
-        if source is not None:
-            item.for_detection, item.audience, item.tagged = source.for_detection, source.audience, source.tagged
+        origin = by_where.get(item.where)
+        if origin is not None:
+            item.for_detection, item.audience, item.tagged = origin.for_detection, origin.audience, origin.tagged
         elif item.tlp is event_level:  # the event's report, its groupings and galaxies: the event's own level
             item.audience, item.tagged = event_audience, event_tagged
     parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]
@@ -451,7 +459,8 @@ def _attribute_objects(key: str, source: _Source, objects: dict[str, Any], repor
         made += [_plain(objects[ref]) for ref in refs if ref in objects]
     context = objects.get(f"x-misp-attribute--{key}")
     if context is not None and not made:
-        made.append({"type": "note", "spec_version": "2.1", "id": f"note--{key}", "abstract": f"MISP {source.misp_type}",
+        made.append({"type": "note", "spec_version": "2.1", "id": f"note--{key}",
+                     "abstract": f"MISP {source.misp_type}",
                      "content": str(context.get("x_misp_value", "")), "object_refs": [report_id]})
     return made
 
@@ -479,7 +488,8 @@ def parse_misp(document: Any, plain: bool = True, drop: frozenset[str] = frozens
         if not isinstance(event, dict):
             parsed.problems.append(Problem(where_event, Reason.MALFORMED, "expected {\"Event\": {...}}"))
             continue
-        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute")) for o in _dicts(event.get("Object"))):
+        if not _list(event.get("Attribute")) and not any(_list(o.get("Attribute"))
+                                                         for o in _dicts(event.get("Object"))):
             parsed.problems.append(Problem(where_event, Reason.EMPTY, "the event has no attributes"))
             continue
         converted = _convert(event, where_event, plain, drop)

@@ -51,8 +51,9 @@ def _scope(submission: dict[str, Any], member_tlp: str | None,
         return None, [], Problem("envelope", Reason.UNKNOWN_RECIPIENT,
                                  f"{len(unknown)} named recipient(s) are not members of this hub")
     default = None
-    if submission.get("tlp") or member_tlp:
-        default = parse_level(submission.get("tlp") or member_tlp)
+    given: str | None = submission.get("tlp") or member_tlp
+    if given:
+        default = parse_level(given)
         if default is None:
             return None, [], Problem("envelope", Reason.NO_TLP, f"unknown TLP {submission['tlp']!r}")
     sectors = []
@@ -97,8 +98,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
                               "TLP:RED is delivered only to named recipients (--to), never to a sector")
         else:
             problem = None
-        if problem is not None:
-            out.note(submission, reporter, parsed.format, [problem])
+        if problem is not None or level is None:
+            out.note(submission, reporter, parsed.format, [problem] if problem else [])
             continue
         known = by_id.get(item.id)
         if known is not None:  # the same object twice in one submission: one record, narrowest level
@@ -125,7 +126,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
         out.feedback.append({
             "feedback_id": f"{submission['submission_id']}/{sighting.source_id}",
             "member": submission["submitter"], "kind": "sighting", "indicator": sighting.indicator,
-            "count": sighting.count, "tlp": max(levels).slug if levels else None, "observed_at": submission["received_at"],
+            "count": sighting.count, "tlp": max(levels).slug if levels else None,
+            "observed_at": submission["received_at"],
         })
     return out
 

@@ -14,7 +14,6 @@ from streams.core import canonical
 from streams.core.items import Item, Parsed, Problem, Reason, Sighting, simple_indicator
 from streams.core.scrub import scrub
 from streams.core.stix_out import EXTENSION_ID as KIZUNA_EXTENSION_ID
-from streams.core.stix_out import SCO_TYPES as _SCOS
 from streams.tlp import TLP, from_marking_ref, most_restrictive, parse_level
 
 # [type:path = 'value'] — the common case, canonicalised without the full pattern parser.
@@ -42,6 +41,12 @@ _WITHHELD = {
 LINK_SOURCE = "misp-link"
 _PUBLIC_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack", "capec", "cve", "cwe", "nvd",
                              LINK_SOURCE})
+# STIX 2.1 cyber-observables: carried under their deterministic ids.
+SCO_TYPES = frozenset({
+    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
+    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
+    "windows-registry-key", "x509-certificate",
+})
 _HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
           "HKU": "HKEY_USERS", "HKCC": "HKEY_CURRENT_CONFIG"}
 _STIX_ID = re.compile(r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -113,7 +118,8 @@ def _indicator(obj: dict[str, Any], where: str) -> Item | Problem:
     pattern = obj.get("pattern")
     pattern_type = obj.get("pattern_type", "stix")
     if pattern_type != "stix" and (not isinstance(pattern_type, str) or pattern_type not in RULE_PATTERN_TYPES):
-        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE, f"pattern_type {str(pattern_type)[:40]!r} is not supported; "
+        return Problem(where, Reason.UNSUPPORTED_PATTERN_TYPE,
+                       f"pattern_type {str(pattern_type)[:40]!r} is not supported; "
                        f"kizuna shares stix, {', '.join(sorted(RULE_PATTERN_TYPES))}")
     if not isinstance(pattern, str) or not pattern.strip():
         return Problem(where, Reason.INVALID_PATTERN, "the indicator has no pattern")
@@ -199,7 +205,8 @@ def _sighting(parsed: Parsed, obj: dict[str, Any], where: str, levels: list[TLP]
         return
     count = obj.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"sighting count {count!r} is not a positive integer"))
+        parsed.problems.append(Problem(where, Reason.INVALID_VALUE,
+                                       f"sighting count {count!r} is not a positive integer"))
         return
     parsed.sightings.append(Sighting(str(obj.get("id")), target, count, most_restrictive(levels), where))
 
@@ -268,7 +275,7 @@ def _kind(obj: dict[str, Any], declared: frozenset[str]) -> str | None:
     stix_type = obj["type"]
     if stix_type in _SDOS:
         return "sdo"
-    if stix_type in _SCOS:
+    if stix_type in SCO_TYPES:
         return "sco"
     extensions = obj.get("extensions")
     if (stix_type.startswith("x-") or stix_type == "extension-definition"
@@ -373,7 +380,8 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
     elif isinstance(document, dict) and "type" in document:
         objects = [document]
     else:
-        parsed.problems.append(Problem("document", Reason.MALFORMED, "expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})"))
+        parsed.problems.append(Problem("document", Reason.MALFORMED,
+                                       'expected a STIX bundle ({"type": "bundle", "objects": [...]})'))
         return parsed
     if not isinstance(objects, list) or not objects:
         parsed.problems.append(Problem("bundle", Reason.EMPTY, "the bundle has no objects"))
@@ -408,8 +416,9 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
             item_id = canonical.object_id("relationship", f"{source}|{kind}|{target}")
         else:
             own_id = obj.get("id")
-            item_id = (ids.get(own_id) if isinstance(own_id, str) else None) or canonical.object_id(stix_type, _natural_key(obj))
-            kept = frozenset(_contributing(stix_type)) if stix_type in _SCOS else frozenset()
+            item_id = ((ids.get(own_id) if isinstance(own_id, str) else None)
+                       or canonical.object_id(stix_type, _natural_key(obj)))
+            kept = frozenset(_contributing(stix_type)) if stix_type in SCO_TYPES else frozenset()
             body = _body(obj, ids, kept)
             if stix_type in _CONTAINERS and "object_refs" not in body:
                 parsed.problems.append(Problem(where, Reason.DANGLING_REF, "none of the objects it refers to is "

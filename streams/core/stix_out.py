@@ -14,12 +14,6 @@ import orjson
 from streams.core.canonical import object_id, pattern_for
 from streams.core.merge import INBOX, Publication, State
 
-# STIX 2.1 cyber-observables: carried under their deterministic ids, rendered without SDO-only properties.
-SCO_TYPES = frozenset({
-    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
-    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
-    "windows-registry-key", "x509-certificate",
-})
 # The extension definition is in schemas/kizuna-extension.json; its id is derived, not random.
 EXTENSION_ID = "extension-definition--" + object_id("extension-definition", "kizuna-record/1").split("--")[1]
 
@@ -80,18 +74,14 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
             obj["indicator_types"] = shown["indicator_types"]
         if state["observable"]:
             extension |= {"observable": state["observable"], "value": state["value"]}
-    else:  # objects as submitted (SDOs, observables, custom objects, detection rules), under the hub's common properties
+    else:  # objects as submitted (SDOs, observables, custom objects, rules), under the hub's common properties
         body = orjson.loads(shown["body"] or "{}")
-        obj = {**body, **(_sco_common(common) if state["stix_type"] in SCO_TYPES else common)}
+        obj = {**body, **common}  # observables too: readers version every record by `modified`
         if state["stix_type"] == "indicator":  # a detection rule (YARA, Sigma, Snort ...)
             obj.setdefault("valid_from", timestamp(shown["first_seen"]))
     obj["extensions"] = {**obj.get("extensions", {}), EXTENSION_ID: extension}
     return obj
 
-
-def _sco_common(common: dict[str, Any]) -> dict[str, Any]:
-    """Observables have no created/modified/creator/confidence/revoked in STIX 2.1: the extension says them."""
-    return {k: v for k, v in common.items() if k in ("type", "spec_version", "id", "object_marking_refs")}
 
 
 def encode(obj: dict[str, Any]) -> bytes:

@@ -23,7 +23,8 @@ _FILE_EXTENSIONS = frozenset({
     "php", "asp", "aspx", "jsp", "wsf", "swf", "rtf", "ocx", "cpl", "drv", "vbe", "jse", "ko", "run", "plist",
 })
 _LINK_TEXT = re.compile(r"\[(?!\s*(?:\.|:|@|/|dot|at)\s*\])", re.I)
-_DOMAIN_TOKEN = re.compile(r"(?<![\w@./\\-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})(?![\w@-]|\.\w)", re.I)
+_DOMAIN_TOKEN = re.compile(r"(?<![\w@./\\-])((?:[a-z0-9_-]+(?:\.|\[\.\]|\(\.\)|\[dot\]))+[a-z][a-z0-9-]{1,62})"
+                           r"(?![\w@-]|\.\w)", re.I)
 
 
 def _not_shareable(kind: str, value: str) -> str | None:
@@ -123,7 +124,8 @@ def parse_text(text: str, max_items: int) -> Parsed:
             parsed.problems.append(Problem(where, Reason.INVALID_VALUE, f"{value} {on} {why}, not an indicator"))
             continue
         if len(parsed.items) >= max_items:
-            parsed.problems.append(Problem(where, Reason.TOO_MANY, f"indicators after the first {max_items} were not read"))
+            parsed.problems.append(Problem(where, Reason.TOO_MANY,
+                                           f"indicators after the first {max_items} were not read"))
             break
         parsed.items.append(Item(id=item_id, stix_type="indicator", where=where, observable=kind, value=value))
     if not parsed.items and not parsed.problems:

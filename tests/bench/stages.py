@@ -27,6 +27,7 @@ from streams.settings import Settings
 from streams.warninglist_cache import load_shared
 from tests.bench.data import indicators, submissions
 
+
 def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
     settings = Settings()
     limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)

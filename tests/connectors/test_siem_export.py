@@ -51,7 +51,7 @@ def confirmed(hub: Hub) -> Hub:  # noqa: F811
     hub.vouch("acme", "globex", "stark")  # founding members: a quorum of two independent, vouched groups
     done = kizuna(hub, "submit", str(REPORT), "--as", "acme", "--format", "text", "--tlp", "green")
     assert done.returncode == 1, done.stderr  # partly rejected: the private and reserved addresses
-    assert "7 objects accepted, 7 rejected" in done.stdout
+    assert "7 objects accepted, 0 skipped by policy, 7 rejected" in done.stdout
     rejected = [line for line in done.stderr.splitlines() if line.startswith("rejected siem_report.txt: text ")]
     dropped = ["http://203.0.113.50/payload.bin", "203.0.113.50", "10.20.30.40", "192.168.1.15", "fd12:3456:789a::15",
                "239.255.255.250", "169.254.10.10"]

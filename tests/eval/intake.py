@@ -119,7 +119,8 @@ def evaluate(path: Path, entry: dict[str, Any]) -> Outcome:
         outcome.objects_in = len(sources)
         missing = sources - carried - skipped - rejected
         outcome.unaccounted = len(missing)
-        outcome.failures += [f"{where}: no outcome (neither carried, skipped nor rejected)" for where in sorted(missing)]
+        outcome.failures += [f"{where}: no outcome (neither carried, skipped nor rejected)"
+                             for where in sorted(missing)]
     outcome.carried = len(carried & sources) if sources is not None else len(carried)
     return outcome
 

@@ -48,7 +48,8 @@ def test_observables_custom_objects_rules_and_skips(hub):
         {"type": "relationship", "spec_version": "2.1", "id": "relationship--4c0f7f1e-52a8-4b61-9d3a-000000000004",
          "relationship_type": "related-to", "source_ref": "infrastructure--2c0f7f1e-52a8-4b61-9d3a-000000000002",
          "target_ref": "identity--1d6b0e5a-4a4e-4d43-8a8e-7c0a3f0e0001"},
-        {"type": "x-acme-sensor-note", "spec_version": "2.1", "id": "x-acme-sensor-note--5c0f7f1e-52a8-4b61-9d3a-000000000005",
+        {"type": "x-acme-sensor-note", "spec_version": "2.1",
+         "id": "x-acme-sensor-note--5c0f7f1e-52a8-4b61-9d3a-000000000005",
          "created": "2026-11-30T00:00:00.000Z", "modified": "2026-11-30T00:00:00.000Z", "x_acme_rating": 4,
          "summary": "beaconing every 60 s"},
         {"type": "indicator", "spec_version": "2.1", "id": "indicator--6c0f7f1e-52a8-4b61-9d3a-000000000006",
@@ -60,7 +61,8 @@ def test_observables_custom_objects_rules_and_skips(hub):
     submission_id = hub.submit(orjson.dumps(bundle), member="acme", tlp="green", filename="fidelity.json")
     records = hub.until(hub.topics.contrib(TLP.GREEN, ALL), lambda rs: len({r["id"] for r in rs}) >= 6)
     by_type = {r["type"]: r for r in records}
-    assert set(by_type) == {"ipv4-addr", "domain-name", "infrastructure", "relationship", "x-acme-sensor-note", "indicator"}
+    assert set(by_type) == {"ipv4-addr", "domain-name", "infrastructure", "relationship", "x-acme-sensor-note",
+                            "indicator"}
     # Observables under their STIX 2.1 deterministic ids, over the canonical value; refs rewired to them.
     assert by_type["ipv4-addr"]["id"] == stix2.IPv4Address(value="198.51.100.77").id
     assert by_type["domain-name"]["id"] == stix2.DomainName(value="fidelity-c2.example", resolves_to_refs=[
@@ -117,7 +119,8 @@ def test_attack_for_ics_goes_through_the_bulk_lane_whole(hub):
     # Every object but the documented skips: the identity, its marking, revoked objects and what points at them.
     revoked = {o["id"] for o in objects if o.get("revoked") is True}
     skipped = {o["id"] for o in objects if o["type"] in ("identity", "marking-definition")} | revoked
-    skipped |= {o["id"] for o in objects if o["type"] == "relationship" and {o["source_ref"], o["target_ref"]} & skipped}
+    skipped |= {o["id"] for o in objects
+                if o["type"] == "relationship" and {o["source_ref"], o["target_ref"]} & skipped}
     expected = len(objects) - len(skipped)
     records = hub.read(hub.topics.contrib(TLP.CLEAR, ALL), expect=expected, settle=1, timeout=240)
     types = {r["type"] for r in records}

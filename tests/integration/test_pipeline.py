@@ -29,11 +29,13 @@ def test_stix_misp_csv_overlap_gives_one_record_per_indicator(hub, read_file):
     for name in ("overlap_bundle.json", "overlap_misp.json", "overlap.csv"):
         hub.submit(read_file(name), member="acme", tlp="green", sectors=["finance"], filename=name)
     # Distinct: from the bundle 3 simple indicators, 1 complex pattern, an attack-pattern and a relationship;
-    # new in MISP login-portal.example and 45.77.65.213; new in the CSV only the gate.php URL.
+    # new in MISP login-portal.example and 45.77.65.213, and its context (issue 12): the event's report, the
+    # grouping of its file object, the domain|ip composite's two observables, the lone file name's observable;
+    # new in the CSV only the gate.php URL.
     topic = hub.topics.contrib(TLP.GREEN, "finance")
-    records = hub.read(topic, expect=9)
-    assert len(records) == 9, [r.get("name") for r in records]
-    assert len(by_id(records)) == 9
+    records = hub.read(topic, expect=14)
+    assert len(records) == 14, [r.get("name") for r in records]
+    assert len(by_id(records)) == 14
     values = {r["extensions"][EXTENSION_ID].get("value") for r in records if r["type"] == "indicator"}
     assert {"45.77.65.211", "update-check.example", "login-portal.example", "45.77.65.213",
             "http://update-check.example/gate.php"} <= values
@@ -98,7 +100,7 @@ def test_cli_submit_and_consume(hub, tmp_path):
     done = subprocess.run([*kizuna, "submit", str(sample), "--as", "acme", "--tlp", "green", "--sector", "gas"],
                           env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "2 objects accepted, 0 rejected" in done.stdout
+    assert "2 objects accepted, 0 skipped by policy, 0 rejected" in done.stdout
     shown = subprocess.run([*kizuna, "consume", hub.topics.contrib(TLP.GREEN, "gas"), "--from-beginning",
                             "--max", "2", "--timeout", "30"], env=env, capture_output=True, text=True, cwd=ROOT,
                            timeout=60)

@@ -32,19 +32,22 @@ def test_no_tlp_is_rejected_never_guessed():
 def test_default_tlp_applies_and_the_objects_own_marking_wins():
     parsed = Parsed("stix", items=[item("a.example"), item("b.example", TLP.AMBER), item("c.example", TLP.CLEAR)])
     out = normalize(submission(tlp="green"), parsed, "m-1")
-    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber", "c.example": "clear"}
+    assert {r["value"]: r["tlp"] for r in out.records} == {"a.example": "green", "b.example": "amber",
+                                                           "c.example": "clear"}
 
 
 def test_a_misp_distribution_narrower_than_the_stated_tlp_stops_until_overridden():
-    narrowed = Item(id="indicator--1", stix_type="indicator", where="attribute a-1", tlp=TLP.RED, observable="domain-name",
-                    value="evil.example", audience="distribution 0 (your organisation only)", tagged=None)
+    narrowed = Item(id="indicator--1", stix_type="indicator", where="attribute a-1", tlp=TLP.RED,
+                    observable="domain-name", value="evil.example",
+                    audience="distribution 0 (your organisation only)", tagged=None)
     out = normalize(submission(tlp="green"), Parsed("misp", items=[narrowed]), "m-1")
     assert out.records == [] and [r["code"] for r in out.rejections] == [Reason.DISTRIBUTION]
     assert "--override-distribution" in out.rejections[0]["reason"]
     out = normalize({**submission(tlp="green"), "override_distribution": True}, Parsed("misp", items=[narrowed]), "m-1")
     assert [(r["value"], r["tlp"]) for r in out.records] == [("evil.example", "green")]
     tagged_red = replace(narrowed, tagged=TLP.RED)
-    out = normalize({**submission(tlp="green"), "override_distribution": True}, Parsed("misp", items=[tagged_red]), "m-1")
+    overridden = {**submission(tlp="green"), "override_distribution": True}
+    out = normalize(overridden, Parsed("misp", items=[tagged_red]), "m-1")
     assert [r["code"] for r in out.rejections] == [Reason.RED_NEEDS_RECIPIENTS]  # its own tlp:red tag still holds
 
 

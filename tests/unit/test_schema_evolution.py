@@ -12,8 +12,8 @@ from streams.records import MAGIC, SCHEMA_DIR, AvroCodec, _fingerprint
 SCHEMAS = ["submission.avsc", "normalized_batch.avsc", "feedback.avsc"]
 SAMPLES = {
     "submission.avsc": {"submission_id": "s", "submitter": "acme", "received_at": 1, "format": "csv", "filename": None,
-                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n", "signature": b"s",
-                        "override_distribution": False},
+                        "tlp": "green", "sectors": [], "recipients": [], "payload": b"value\nevil.example\n",
+                        "signature": b"s", "override_distribution": False},
     "normalized_batch.avsc": {"submission_id": "s", "reporter": "m-1", "sectors": ["gas"], "observed_at": 1,
                               "recipients": [], "named": None,
                               "records": [{"id": "indicator--1", "stix_type": "indicator", "tlp": "green",
