@@ -402,8 +402,8 @@ def tls_context(settings: Settings, taxii: TaxiiSettings) -> ssl.SSLContext | No
     else:
         ca_dir = settings.ca_file().parent
         if not pki.can_issue(ca_dir):
-            raise ConfigError("no TAXII server certificate: set KIZUNA_TAXII_TLS_CERT_FILE and KIZUNA_TAXII_TLS_KEY_FILE "
-                              f"(the hub's CA key is not in {ca_dir}, so it cannot issue one)")
+            raise ConfigError("no TAXII server certificate: set KIZUNA_TAXII_TLS_CERT_FILE and "
+                              f"KIZUNA_TAXII_TLS_KEY_FILE (the hub's CA key is not in {ca_dir}, so it cannot issue one)")
         chain, key = pki.server_certificate(ca_dir, settings.secrets_dir / "tls", "taxii",
                                             list(dict.fromkeys([taxii.host, "localhost", "127.0.0.1"])))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
