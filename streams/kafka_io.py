@@ -193,7 +193,13 @@ class Outage:
             self._gauge.set(0)
 
 
-def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float = 120.0) -> tuple[int, int]:
+# How long state recovery waits for a broker that is away before the agent gives up (and its supervisor
+# restarts it): a broker restart took 139 s on a loaded 2-core machine, past the 120 s this once was.
+RECOVERY_PATIENCE_S = 600.0
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition,
+                patience_s: float = RECOVERY_PATIENCE_S) -> tuple[int, int]:
     """Low and high offsets, waiting out a leader election or a broker restart."""
     deadline = time.monotonic() + patience_s
     while True:
@@ -210,7 +216,7 @@ def _watermarks(consumer: Consumer, partition: TopicPartition, patience_s: float
 
 
 def read_partition(settings: Settings, topic: str, partition: int,
-                   patience_s: float = 120.0) -> Iterator[tuple[bytes, bytes | None]]:
+                   patience_s: float = RECOVERY_PATIENCE_S) -> Iterator[tuple[bytes, bytes | None]]:
     """Every (key, value) of one partition from the start to the current end (state recovery).
     Waits out a broker restart for up to `patience_s` without progress, then raises."""
     consumer = Consumer({

@@ -23,8 +23,8 @@ class TaxiiSettings(BaseSettings):
                                         "(then set public_url to its https:// URL) or for development.")
     tls_cert_file: Path | None = Field(
         None, description="The server's certificate chain, PEM (an operator's own). "
-                          "Default: a certificate from the hub's local CA, var/secrets/tls/taxii.crt, for host and "
-                          "localhost.")
+                          "Default: a certificate from the hub's local CA, var/secrets/tls/taxii.crt, "
+                          "for host and localhost.")
     tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file, PEM.")
     allow_plain_http: bool = Field(
         False, description="Development only: accept members' credentials over plain HTTP "

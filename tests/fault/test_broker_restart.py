@@ -6,6 +6,7 @@ their topics, logins and ACLs set up and dropped): Kafka 4.1 lost every SCRAM lo
 replayed a long metadata log at start, and deploy/kafka/server.properties.in guards against it."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from streams.settings import ROOT
 from streams.tlp import TLP
 from tests.harness import drop_namespace, namespace_env, open_namespace, read_all
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault,
+              pytest.mark.skipif(os.environ.get("KIZUNA_CLUSTER") == "1",
+                                 reason="restarts the single broker; the cluster's faults are in test_cluster.py")]
 KAFKA = str(ROOT / "deploy" / "kafka" / "kafka.sh")
 
 
