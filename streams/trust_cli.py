@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from streams.core.reputation import Book
+from streams import access
 from streams.settings import Settings
 
 
@@ -36,18 +36,6 @@ def read_state(settings: Settings, record_id: str) -> dict[str, Any] | None:
         if key == wanted:
             found = value  # the newest version wins; None is a tombstone
     return upgrade(orjson.loads(found)) if found is not None else None
-
-
-def read_book(settings: Settings) -> Book:
-    """The reputation book folded from the whole of kizuna.reputation, as every worker folds it."""
-    from streams.kafka_io import read_partition
-    from streams.topics import Topics
-
-    book = Book()
-    for _, value in read_partition(settings, Topics(settings.namespace).reputation, 0):
-        if value is not None:
-            book.apply(orjson.loads(value))
-    return book
 
 
 def explain(
@@ -73,7 +61,7 @@ def explain(
     except InvalidValue as exc:
         raise _fail(str(exc)) from None
     try:
-        state, book = read_state(settings, record_id), read_book(settings)
+        state, book = read_state(settings, record_id), access.read_book(settings)
     except KafkaException as exc:
         raise _fail(f"could not read the merge state from Kafka at {settings.bootstrap_servers}: {exc}",
                     EXIT_KAFKA) from None

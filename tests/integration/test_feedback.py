@@ -16,7 +16,8 @@ from streams.core.stix_out import EXTENSION_ID
 from streams.sectors import ALL
 from streams.settings import ROOT
 from streams.tlp import TLP
-from streams.trust_cli import read_book, read_state
+from streams.access import read_book
+from streams.trust_cli import read_state
 
 pytestmark = pytest.mark.integration
 FOUNDERS = ("acme", "globex", "stark")  # vouched for by the operator; hooli, initech, tyrell, wayne are newcomers
