@@ -9,6 +9,7 @@ import time
 import orjson
 import pytest
 
+from streams.access import read_book
 from streams.core.canonical import indicator_id
 from streams.core.explain import explanation
 from streams.core.merge import Policy
@@ -16,7 +17,6 @@ from streams.core.stix_out import EXTENSION_ID
 from streams.sectors import ALL
 from streams.settings import ROOT
 from streams.tlp import TLP
-from streams.access import read_book
 from streams.trust_cli import read_state
 
 pytestmark = pytest.mark.integration
