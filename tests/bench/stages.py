@@ -27,9 +27,6 @@ from streams.settings import Settings
 from streams.warninglist_cache import load_shared
 from tests.bench.data import indicators, submissions
 
-_KINDS = {"file-sha256": "sha256", "file-md5": "md5"}
-
-
 def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
     settings = Settings()
     limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
@@ -45,7 +42,7 @@ def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
         return result
 
     parsed = timed("parse", lambda: [parse_submission(payload, fmt, None, limits) for fmt, payload, _ in inputs])
-    timed("canonicalise", lambda: [canonical.canonicalize(_KINDS.get(kind, kind), value) for kind, value in items])
+    timed("canonicalise", lambda: [canonical.canonicalize(kind, value) for kind, value in items])
     seconds["parse"] -= seconds["canonicalise"]
     envelopes = [{"submission_id": f"s{i}", "submitter": "bench", "received_at": 1_700_000_000_000 + i,
                   "format": fmt, "filename": None, "tlp": "green", "sectors": [], "payload": b""}
