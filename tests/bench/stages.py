@@ -30,7 +30,7 @@ from tests.bench.data import indicators, submissions
 
 def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
     settings = Settings()
-    limits = Limits(settings.max_submission_bytes, settings.max_objects, settings.max_json_depth)
+    limits = Limits.of(settings)
     warnings = load_shared(cache_dir or settings.warninglist_cache)
     items = indicators(n)
     inputs = submissions(items)
