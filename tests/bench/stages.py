@@ -21,6 +21,7 @@ from streams.core import canonical
 from streams.core.formats import Limits, parse_submission
 from streams.core.merge import Policy, changes, fold, mark_published, upgrade
 from streams.core.normalize import batches, normalize
+from streams.core.reputation import Book
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.records import batch_codec
 from streams.settings import Settings
@@ -56,6 +57,7 @@ def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
     out = [batch for result in normalised for _, batch in batches(result, 4, settings.batch_records)]
     decoded = timed("encode", lambda: [codec.decode(codec.encode(batch)) for batch in out])
     policy, hub = Policy(settings.confirm_threshold, settings.republish_step), hub_identity_id(settings.hub_name)
+    book = Book()  # no history: every reporter a newcomer
 
     def merge() -> list[tuple[dict[str, Any], list[Any]]]:
         states: dict[str, dict[str, Any]] = {}
@@ -64,7 +66,7 @@ def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
                 states[record["id"]] = fold(states.get(record["id"]), record, batch)
         done = []
         for state in states.values():
-            pubs = changes(state, lambda member, level: 0.5, policy)
+            pubs = changes(state, book, policy)
             mark_published(state, pubs)
             done.append((state, pubs))
         return done
