@@ -22,7 +22,7 @@ import typer
 from connectors.misp.cli import misp_cli
 from connectors.siem.cli import export_cli
 from connectors.taxii.cli import taxii_cli
-from streams import access, trust_cli
+from streams import access, trust_cli, withdraw_cli
 from streams.cliutil import (
     EXIT_INTERNAL,
     EXIT_KAFKA,
@@ -66,6 +66,7 @@ members_cli.command("rotate")(members_rotate)
 register_vulns(cli)
 cli.command("explain")(trust_cli.explain)
 cli.command("vouch")(trust_cli.vouch)
+cli.command("withdraw")(withdraw_cli.withdraw)
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]
 
 
@@ -128,8 +129,10 @@ def submit(
     for code, count in sorted(skips.items()):  # policy, not errors: counted, one line a reason
         example = next(item["reason"] for item in checked.skipped if item["code"] == code)
         say(err, "[cyan]skipped[/]", f"{count} × [{code}] {example} / 方針により共有しません")
-    out.print(f"submitted {submission_id} ({parsed.format}): {len(checked.records)} objects accepted, "
-              f"{len(checked.skipped)} skipped by policy, {len(checked.rejections)} rejected")
+    withdrawn = sum(1 for record in checked.records if record.get("withdrawn"))
+    out.print(f"submitted {submission_id} ({parsed.format}): {len(checked.records) - withdrawn} objects accepted, "
+              + (f"{withdrawn} withdrawn, " if withdrawn else "")
+              + f"{len(checked.skipped)} skipped by policy, {len(checked.rejections)} rejected")
     if checked.rejections:  # skips never change the exit code
         raise typer.Exit(EXIT_PARTIAL if checked.records else EXIT_UNUSABLE)
 

@@ -41,6 +41,8 @@ MERGED = Counter("kizuna_merge_objects_total",
                  "Objects merged per batch: published a new version or suppressed as duplicate", ["outcome"])
 PUBLISHED = Counter("kizuna_published_total", "Record versions published", ["tlp", "sector", "tier"])
 FEEDBACK = Counter("kizuna_feedback_total", "Valid feedback taken in", ["kind"])
+WITHDRAWALS = Counter("kizuna_withdrawals_total", "Withdrawals by providers (STIX revoked, MISP deleted, `kizuna "
+                      "withdraw`): evidence withdrawn, or nothing of theirs to withdraw", ["outcome"])
 STATUS = Counter("kizuna_general_versions_total",
                  "Versions published to general members, by status (confirmed, revoked)", ["tlp", "status"])
 CONFIDENCE = Histogram("kizuna_published_confidence", "Confidence of published record versions", ["tlp"],
@@ -93,6 +95,8 @@ def _start_known_series_at_zero() -> None:
         FEEDBACK.labels(kind)
     for outcome in ("published", "suppressed"):
         MERGED.labels(outcome)
+    for outcome in ("withdrawn", "nothing-to-withdraw"):
+        WITHDRAWALS.labels(outcome)
     for level in SECTOR_TOPIC_LEVELS:
         for status in ("confirmed", "revoked"):
             STATUS.labels(level.slug, status)

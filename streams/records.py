@@ -50,6 +50,7 @@ class NormalizedRecord(BaseModel):
     body: str | None = None
     warninglists: list[str] = Field(default_factory=list)
     for_detection: bool = Field(True, description="False: not marked for detection by the provider (MISP to_ids).")
+    withdrawn: bool = Field(False, description="True: the reporter withdraws its reports of this record.")
 
 
 class FeedbackRecord(BaseModel):

@@ -28,6 +28,7 @@ from streams.core.merge import (
     outcomes,
     providers,
     upgrade,
+    withdraw,
 )
 from streams.core.normalize import pseudonym
 from streams.core.stix_out import encode, hub_identity_id, render
@@ -104,7 +105,19 @@ class Merge:
                 continue
             for record in batch["records"]:
                 key = record["id"].encode()
-                states[key] = fold(states.get(key) or upgrade(store.get(key)), record, batch)
+                state = states.get(key) or upgrade(store.get(key))
+                if not record.get("withdrawn"):
+                    states[key] = fold(state, record, batch)
+                elif state is not None and withdraw(state, batch["reporter"], batch["observed_at"]):
+                    states[key] = state
+                    metrics.WITHDRAWALS.labels("withdrawn").inc()
+                else:
+                    metrics.WITHDRAWALS.labels("nothing-to-withdraw").inc()
+                    problem = Problem(f"object {record['id']}", Reason.NOTHING_TO_WITHDRAW,
+                                      "you never shared this object through this hub: nothing to withdraw")
+                    self.ctx.reject(self.member_of(batch["reporter"]),
+                                    rejection(batch["submission_id"], batch["observed_at"], batch["reporter"],
+                                              "withdrawal", problem))
             for item in batch["feedback"]:
                 key = item["id"].encode()
                 state = states.get(key) or upgrade(store.get(key))
@@ -130,7 +143,9 @@ class Merge:
                     self.ctx.publisher.send(topic, encode(render(state, pub, self.hub)), key)
                     trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
                              "status": pub.status}
-                    for provider in providers(state, pub.audience):
+                    if pub.view.get("withdrawn"):
+                        trail["cause"] = "withdrawn"
+                    for provider in providers(state, pub):
                         outcome.trails.setdefault(provider, []).append(trail)
                 outcome.published += pubs
                 mark_published(state, pubs)

@@ -100,12 +100,13 @@ class Normalize:
             items = [{**item, "signature": sign_feedback(key, item)} for item in result.feedback]
             publisher.send(self.topics.feedback, feedback_codec().encode({"items": items}),
                            result.context["submission_id"].encode())
-        if result.records:
+        shared = [record for record in result.records if not record.get("withdrawn")]
+        if shared:  # withdrawals are no contribution
             reporter = result.context["reporter"]
-            event = activity(reporter, len(result.records), f"submission|{result.context['submission_id']}",
+            event = activity(reporter, len(shared), f"submission|{result.context['submission_id']}",
                              result.context["observed_at"])
             publisher.send(self.topics.reputation, orjson.dumps(event), reporter.encode())
-        for stix_type, count in Counter(record["stix_type"] for record in result.records).items():
+        for stix_type, count in Counter(record["stix_type"] for record in shared).items():
             metrics.NORMALIZED.labels(stix_type).inc(count)
 
 

@@ -12,8 +12,9 @@ from streams.core.items import Parsed, Problem, Reason
 from streams.core.misp_in import parse_misp
 from streams.core.stix_in import parse_stix
 from streams.core.text_in import parse_text
+from streams.core.withdrawal_in import parse_withdrawal
 
-FORMATS = ("auto", "stix", "misp", "csv", "text")
+FORMATS = ("auto", "stix", "misp", "csv", "text", "withdrawal")  # a withdrawal is never detected: it is asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,8 @@ def parse_submission(payload: bytes, fmt: str, filename: str | None, limits: Lim
         return parse_csv(text, limits.max_objects)
     if fmt == "text":
         return parse_text(text, limits.max_objects)
+    if fmt == "withdrawal":
+        return parse_withdrawal(text, limits.max_objects)
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -25,6 +25,7 @@ class Item:
     for_detection: bool = True  # False: the provider did not mark it for detection (MISP to_ids false)
     audience: str | None = None  # a MISP distribution naming who may see it (0, 4): why `tlp` is RED
     tagged: TLP | None = None  # with `audience`: the level from tags alone, used with --override-distribution
+    withdraw: bool = False  # the provider takes it back (STIX revoked, MISP deleted): its evidence is removed
 
 
 @dataclass(slots=True, frozen=True)
@@ -92,13 +93,13 @@ class Reason:
     WITHHELD_REF = "withheld-ref"
     MARKING = "marking"
     DROPPED_TYPE = "dropped-type"
-    REVOKED = "revoked"
     PERSONAL_DATA = "personal-data"
+    NOTHING_TO_WITHDRAW = "nothing-to-withdraw"
 
 
 # Policies that leave an object out on purpose; every other reason is a rejection.
-SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE, Reason.REVOKED,
-                          Reason.PERSONAL_DATA})
+SKIP_REASONS = frozenset({Reason.WITHHELD, Reason.WITHHELD_REF, Reason.MARKING, Reason.DROPPED_TYPE,
+                          Reason.PERSONAL_DATA, Reason.NOTHING_TO_WITHDRAW})
 
 
 def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None,

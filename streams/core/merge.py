@@ -13,6 +13,11 @@ or to everyone (rule 2: evidence never flows down). Each audience has two
 tiers: contributors see every record with its status, general members only
 confirmed ones; a record that falls below the threshold is revoked for them,
 for good (STIX revocation is final).
+
+A provider can withdraw its reports (STIX `revoked`, a MISP attribute deleted, `kizuna
+withdraw`): they move from `evidence` to `withdrawn`. Audiences that still see other reports get
+a new version; an audience that saw only withdrawn ones is sent the record revoked, on every
+tier it reached, and revocation is final there too.
 """
 from __future__ import annotations
 
@@ -113,6 +118,15 @@ def fold_feedback(state: State, item: dict[str, Any]) -> bool:
 INBOX = "@"  # an audience "sector" of "@acme" is acme's inbox
 
 
+def withdraw(state: State, reporter: str, at: int) -> bool:
+    """Take back every report `reporter` made of this record (all levels and scopes). Idempotent;
+    False if it never reported it."""
+    withdrawn = state.setdefault("withdrawn", {})
+    for key in [key for key, entry in state["evidence"].items() if entry["reporter"] == reporter]:
+        withdrawn[key] = {**state["evidence"].pop(key), "withdrawn_at": at}
+    return any(entry["reporter"] == reporter for entry in withdrawn.values())
+
+
 def audiences(state: State) -> set[Audience]:
     """Each report reaches its own level on each of its sectors (or the whole community),
     or, when it names recipients, only their inboxes."""
@@ -124,21 +138,25 @@ def audiences(state: State) -> set[Audience]:
     return found
 
 
-def _visible_reports(state: State, audience: Audience) -> list[dict[str, Any]]:
+def _visible_reports(state: State, audience: Audience, pool: str = "evidence") -> list[dict[str, Any]]:
+    """The reports (or, with pool="withdrawn", the withdrawn ones) an audience may see."""
     level, target = audience
+    entries = (state.get(pool) or {}).values()
     if target.startswith(INBOX):
         org = target[len(INBOX):]
-        return [e for e in state["evidence"].values() if _RANK[e["tlp"]] <= level and org in e["recipients"]]
+        return [e for e in entries if _RANK[e["tlp"]] <= level and org in e["recipients"]]
     return [
-        e for e in state["evidence"].values()
+        e for e in entries
         if _RANK[e["tlp"]] <= level and not e["recipients"]
         and (not e["sectors"] or (target != ALL and target in e["sectors"]))
     ]
 
 
-def providers(state: State, audience: Audience) -> list[str]:
-    """Pseudonyms of the members whose reports this audience sees (for the audit trail)."""
-    return sorted({e["reporter"] for e in _visible_reports(state, audience)})
+def providers(state: State, pub: Publication) -> list[str]:
+    """Pseudonyms of the members whose reports this version carries, or, for a revocation after a
+    withdrawal, of those who withdrew them (for the audit trail)."""
+    pool = "withdrawn" if pub.view.get("withdrawn") else "evidence"
+    return sorted({e["reporter"] for e in _visible_reports(state, pub.audience, pool)})
 
 
 def _visible_feedback(state: State, level: TLP) -> list[dict[str, Any]]:
@@ -183,6 +201,21 @@ def view(state: State, audience: Audience, trust: Trust) -> dict[str, Any]:
     }
 
 
+def _withdrawn_view(state: State, audience: Audience) -> dict[str, Any] | None:
+    """What an audience is told when every report it saw was withdrawn: the record, revoked."""
+    gone = _visible_reports(state, audience, "withdrawn")
+    if not gone:
+        return None
+    gone.sort(key=lambda e: (e["first"], e["reporter"]))
+    return {
+        "first_seen": gone[0]["first"], "last_seen": max(e["withdrawn_at"] for e in gone), "reporter_count": 0,
+        "indicator_types": sorted({t for e in gone for t in e["types"]}),
+        "body": next((e["body"] for e in gone if e["body"]), None), "sources": [], "sightings": 0,
+        "false_positives": 0, "warned": bool(state["warned"]), "disputed": False, "backing_groups": 0,
+        "for_detection": True, "confidence": 0, "withdrawn": True,
+    }
+
+
 def explain(state: State, audience: Audience, trust: Trust) -> tuple[list[Signal], list[Term]]:
     """The signals and log-odds terms behind an audience's confidence (for `kizuna explain`)."""
     reports, feedback, signals = _signals(state, audience, trust)
@@ -222,6 +255,11 @@ def _key(tier: str, audience: Audience) -> str:
     return f"{tier}/{audience[0].slug}/{audience[1]}"
 
 
+def _unkey(key: str) -> tuple[str, Audience]:
+    tier, level, target = key.split("/", 2)
+    return tier, (TLP.from_slug(level), target)
+
+
 def _moved(last: dict[str, Any] | None, digest: str, shown: dict[str, Any], step: int) -> bool:
     return last is None or last["digest"] != digest or abs(shown["confidence"] - last["confidence"]) >= step
 
@@ -235,13 +273,13 @@ def changes(state: State, trust: Trust, policy: Policy) -> list[Publication]:
         digest = _digest(shown, now)
         if audience[1].startswith(INBOX):  # named recipients get it directly, whatever its status
             last = state["published"].get(_key("recipient", audience))
-            if _moved(last, digest, shown, policy.step):
+            if _moved(last, digest, shown, policy.step) and not _final(last):
                 modified = shown["last_seen"] if last is None else max(shown["last_seen"], last["modified"] + 1)
                 out.append(Publication("recipient", audience, shown, now, modified, digest))
             continue
         contrib = state["published"].get(_key("contributor", audience))
         general = state["published"].get(_key("general", audience))
-        publish_contrib = _moved(contrib, digest, shown, policy.step)
+        publish_contrib = _moved(contrib, digest, shown, policy.step) and not _final(contrib)
         if general is not None and general["status"] == "revoked":
             publish_general, general_status = False, "revoked"  # revocation is final
         elif now == "confirmed":
@@ -256,6 +294,31 @@ def changes(state: State, trust: Trust, policy: Policy) -> list[Publication]:
             out.append(Publication("contributor", audience, shown, now, modified, digest))
         if publish_general:
             out.append(Publication("general", audience, shown, general_status, modified, digest))
+    return out + _revocations(state)
+
+
+def _final(last: dict[str, Any] | None) -> bool:
+    return last is not None and last["status"] == "revoked"
+
+
+def _revocations(state: State) -> list[Publication]:
+    """Every tier of every audience that saw only withdrawn reports, told the record is revoked (once)."""
+    if not state.get("withdrawn"):
+        return []
+    alive = audiences(state)
+    orphaned: dict[Audience, list[tuple[str, dict[str, Any]]]] = {}
+    for key, last in state["published"].items():
+        tier, audience = _unkey(key)
+        if audience not in alive:
+            orphaned.setdefault(audience, []).append((tier, last))
+    out = []
+    for audience, tiers in sorted(orphaned.items()):
+        shown = _withdrawn_view(state, audience)
+        if shown is None or all(_final(last) for _, last in tiers):
+            continue
+        modified = max(shown["last_seen"], max(last["modified"] for _, last in tiers) + 1)
+        out += [Publication(tier, audience, shown, "revoked", modified, last["digest"])
+                for tier, last in sorted(tiers, key=lambda t: t[0]) if not _final(last)]
     return out
 
 
@@ -294,9 +357,12 @@ def outcomes(state: State, publications: list[Publication]) -> list[Event]:
         credited = state["credited"].get(slug)
         confirmed = pub.status == "confirmed"
         if (confirmed and credited is None) or (pub.status == "revoked" and credited == "confirmed"):
-            state["credited"][slug] = "confirmed" if confirmed else "refuted"
             feedback = _visible_feedback(state, level)
             doubters = {f["member"] for f in feedback if f["kind"] == "false-positive"}
+            if not confirmed and not doubters and _visible_reports(state, pub.audience, "withdrawn"):
+                state["credited"][slug] = "withdrawn"  # support taken back is no refutation: nobody is blamed
+                continue
+            state["credited"][slug] = "confirmed" if confirmed else "refuted"
             everyone = _backers_in_order(_visible_reports(state, pub.audience), feedback)
             backers = [m for m in everyone if m not in doubters]
             cause = f"{state['id']}|{slug}|{state['credited'][slug]}"

@@ -123,6 +123,7 @@ class _Source:
     tagged: TLP | None = None  # the level from tags and reach alone (what --override-distribution uses)
     group: str | None = None  # key of the MISP object it is part of
     rule: tuple[str, str] | None = None  # (pattern_type, rule) of a detection-rule attribute
+    deleted: bool = False  # deleted in MISP: the provider withdraws what it had shared of it
 
 
 def plain_parts(misp_type: str, value: str) -> list[tuple[str, str]] | None:
@@ -260,24 +261,22 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
         if not isinstance(value, str) or not value.strip():
             problems.append(Problem(where, Reason.INVALID_VALUE, "the attribute has no text value"))
             continue
-        if attribute.get("deleted") is True:
-            problems.append(Problem(where, Reason.REVOKED, "the attribute is deleted in MISP: nothing to share"))
-            continue
         key = _key(attribute.get("uuid"), f"{event_key}/{position}", taken)
         to_ids = attribute.get("to_ids")
         level, tagged, audience = _levels(chain + [attribute])
+        deleted = attribute.get("deleted") is True
         source = _Source(where, level, misp_type, to_ids if isinstance(to_ids, bool) else detection_defaults[misp_type],
-                         audience=audience, tagged=tagged, group=group)
+                         audience=audience, tagged=tagged, group=group, deleted=deleted)
         sources[key] = source
         if misp_type in RULE_TYPES:
             source.rule = (RULE_TYPES[misp_type], value)
             continue
-        if plain and not attribute.get("Sighting") and not attribute.get("Galaxy"):
+        if plain and (deleted or (not attribute.get("Sighting") and not attribute.get("Galaxy"))):
             source.parts = plain_parts(misp_type, value)
             if source.parts is not None:
                 continue
         attributes.append({"uuid": key, "type": misp_type, "value": value, "to_ids": False,
-                           "Sighting": _sightings(attribute.get("Sighting"), key, taken),
+                           "Sighting": [] if deleted else _sightings(attribute.get("Sighting"), key, taken),
                            "Galaxy": _galaxies(attribute.get("Galaxy"), where, problems)})
     prepared = {"uuid": event_key, "info": "kizuna submission", "Orgc": _STAND_IN_CREATOR, "Attribute": attributes,
                 "Galaxy": _galaxies(event.get("Galaxy"), where_event, problems)}
@@ -396,6 +395,8 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
         indicators = [obj["id"] for obj in made if obj["type"] == "indicator"]
         expanded[f"observed-data--{key}"] = (indicators, source.level)
         parts = [obj["id"] for obj in made]
+        if source.deleted:  # withdrawn: no report or MISP object refers to it any more
+            continue
         if source.misp_type == "link":
             links.append(str(next((o.get("value") for o in made if o["type"] == "url"), "")))
         if event_level is None or (source.level is not None and source.level <= event_level):
@@ -431,6 +432,7 @@ def _shared(event: dict[str, Any], where_event: str, objects: dict[str, Any], sa
         origin = by_where.get(item.where)
         if origin is not None:
             item.for_detection, item.audience, item.tagged = origin.for_detection, origin.audience, origin.tagged
+            item.withdraw = origin.deleted
         elif item.tlp is event_level:  # the event's report, its groupings and galaxies: the event's own level
             item.audience, item.tagged = event_audience, event_tagged
     parsed.sightings = [replace(s, where=labels.get(s.where, s.where)) for s in parsed.sightings]

@@ -83,7 +83,11 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
     stated = parse_level(submission["tlp"]) if submission.get("tlp") else None
     override = bool(submission.get("override_distribution"))
     by_id: dict[str, dict[str, Any]] = {}
+    withdrawn: dict[str, dict[str, Any]] = {}
     for item in parsed.items:
+        if item.withdraw:  # taking back never widens scope: no TLP or distribution rule applies
+            withdrawn.setdefault(item.id, withdrawal(item.id, item.stix_type))
+            continue
         own = item.tagged if item.audience and override and stated is not None else item.tlp
         # the object's own marking wins, then the document's; --tlp applies to all else (TLP.CLEAR is 0: no `or`)
         level = next((lvl for lvl in (own, parsed.tlp, default) if lvl is not None), None)
@@ -120,7 +124,8 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
             "warninglists": warnings.match(item.observable, item.value) if warnings else [],
             "for_detection": item.for_detection,
         }
-    out.records = list(by_id.values())
+    # A withdrawal and a share of the same object in one submission: the withdrawal is the later word.
+    out.records = [record for key, record in by_id.items() if key not in withdrawn] + list(withdrawn.values())
     for sighting in parsed.sightings:
         levels = [lvl for lvl in (sighting.tlp, default) if lvl is not None]
         out.feedback.append({
@@ -130,6 +135,14 @@ def normalize(submission: dict[str, Any], parsed: Parsed, reporter: str, member_
             "observed_at": submission["received_at"],
         })
     return out
+
+
+def withdrawal(record_id: str, stix_type: str) -> dict[str, Any]:
+    """The NormalizedRecord that takes back the submitter's reports of a record (its TLP is unused:
+    a withdrawal removes the submitter's evidence at every level)."""
+    return {"id": record_id, "stix_type": stix_type, "tlp": TLP.CLEAR.slug, "observable": None, "value": None,
+            "pattern": None, "indicator_types": [], "body": None, "warninglists": [], "for_detection": True,
+            "withdrawn": True}
 
 
 def batches(result: Normalized, partitions: int, size: int) -> list[tuple[int, dict[str, Any]]]:

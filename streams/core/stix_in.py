@@ -306,20 +306,20 @@ def _classify(parsed: Parsed, good: list[dict[str, Any]], local: dict[str, TLP],
                            "(KIZUNA_DROP_TYPES)")
         elif stix_type in _WITHHELD:
             skip = Problem(where, Reason.WITHHELD, _WITHHELD[stix_type])
-        elif obj.get("revoked") is True:
-            skip = Problem(where, Reason.REVOKED, "the object is revoked by its creator: nothing to share")
         if skip is not None:
             parsed.problems.append(skip)
             if isinstance(oid, str):
                 left_out.add(oid)
             continue
+        if obj.get("revoked") is True and isinstance(oid, str):  # a withdrawal: what points at it is not shared
+            left_out.add(oid)
         levels = _marking_levels(obj, local)
         if stix_type == "indicator":
             result = _indicator(obj, where)
             if isinstance(result, Problem):
                 parsed.problems.append(result)
                 continue
-            result.tlp = most_restrictive(levels)
+            result.tlp, result.withdraw = most_restrictive(levels), obj.get("revoked") is True
             parsed.items.append(result)
             if isinstance(oid, str):
                 ids[oid] = result.id
@@ -393,23 +393,25 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
     ids: dict[str, str] = {}  # submitted id -> canonical id
     left_out: set[str] = set()  # submitted ids skipped by policy: what points at them is skipped too
     deferred = _classify(parsed, good, _local_markings(good), drop, ids, left_out)
+    shared = {oid: canonical_id for oid, canonical_id in ids.items() if oid not in left_out}
     # Objects after indicators, so that relationships and refs point at canonical ids.
     for obj, where, levels in deferred:
         stix_type = obj["type"]
         if stix_type == "sighting":
-            _sighting(parsed, obj, where, levels, ids)
+            _sighting(parsed, obj, where, levels, shared)
             continue
         if stix_type == "relationship":
             source_ref, target_ref = obj.get("source_ref"), obj.get("target_ref")
             source = ids.get(source_ref) if isinstance(source_ref, str) else None
             target = ids.get(target_ref) if isinstance(target_ref, str) else None
+            if not obj.get("revoked") and any(isinstance(ref, str) and ref in left_out
+                                              for ref in (source_ref, target_ref)):
+                parsed.problems.append(Problem(where, Reason.WITHHELD_REF, "the relationship points at an "
+                                               "object not shared by policy (withheld, revoked or dropped)"))
+                continue
             if not source or not target:
-                if any(isinstance(ref, str) and ref in left_out for ref in (source_ref, target_ref)):
-                    parsed.problems.append(Problem(where, Reason.WITHHELD_REF, "the relationship points at an "
-                                                   "object not shared by policy (withheld, revoked or dropped)"))
-                else:
-                    parsed.problems.append(Problem(where, Reason.DANGLING_REF,
-                                                   "the relationship points at an object not shared in this bundle"))
+                parsed.problems.append(Problem(where, Reason.DANGLING_REF,
+                                               "the relationship points at an object not shared in this bundle"))
                 continue
             kind = str(obj.get("relationship_type", "related-to"))
             body = _body(obj, ids) | {"source_ref": source, "target_ref": target, "relationship_type": kind}
@@ -419,10 +421,11 @@ def parse_stix(document: Any, drop: frozenset[str] = frozenset()) -> Parsed:
             item_id = ((ids.get(own_id) if isinstance(own_id, str) else None)
                        or canonical.object_id(stix_type, _natural_key(obj)))
             kept = frozenset(_contributing(stix_type)) if stix_type in SCO_TYPES else frozenset()
-            body = _body(obj, ids, kept)
+            body = _body(obj, ids if obj.get("revoked") else shared, kept)
             if stix_type in _CONTAINERS and "object_refs" not in body:
                 parsed.problems.append(Problem(where, Reason.DANGLING_REF, "none of the objects it refers to is "
                                                "shared in this bundle"))
                 continue
-        parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body))
+        parsed.items.append(Item(id=item_id, stix_type=stix_type, where=where, tlp=most_restrictive(levels), body=body,
+                                 withdraw=obj.get("revoked") is True))
     return parsed

@@ -60,6 +60,8 @@ def render(state: State, pub: Publication, hub_identity: str) -> dict[str, Any]:
         extension["sources"] = shown["sources"]
     if not shown.get("for_detection", True):
         extension["for_detection"] = False
+    if shown.get("withdrawn"):
+        extension["withdrawn"] = True
     if state["stix_type"] == "indicator" and (state["observable"] or state["pattern"]):
         obj = {
             **common,

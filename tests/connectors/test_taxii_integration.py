@@ -365,3 +365,49 @@ def test_poll_says_what_is_wrong_without_a_traceback(hub, env, medallion, tmp_pa
     down = kizuna(poller, "poll", f"http://127.0.0.1:{free_port()}/isac/", "--collection", "x", "--as", "hooli")
     assert down.returncode == 2 and "cannot reach" in down.stderr
     assert not (tmp_path / "poll-positions.json").exists()
+
+
+def test_a_withdrawal_revokes_the_record_in_the_inbox_on_the_topics_and_in_the_taxii_store(hub, server):
+    """globex shares a value with acme's inbox (AMBER) and with everyone (GREEN), then withdraws it with
+    `kizuna withdraw`: both are revoked on their topics, the TAXII server serves the revocation, and
+    globex's audit trail says why; withdrawing what it never shared is a skip, not an error."""
+    value = f"withdrawn-{uuid.uuid4().hex[:8]}.example"
+    hub.submit(f"value\n{value}\n".encode(), member="globex", tlp="amber", fmt="csv", to=["acme"])
+    hub.submit(f"value\n{value}\n".encode(), member="globex", tlp="green", fmt="csv")
+    inbox, green = hub.topics.inbox("acme"), hub.topics.contrib(TLP.GREEN, "all")
+    for topic in (inbox, green):
+        assert value in _domains(hub.until(topic, lambda rs: value in _domains(rs)))
+
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "withdraw", value, "--as", "globex", "--json"],
+                          env=hub.worker.env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record_id = json.loads(done.stdout)["withdrawn"][0]
+
+    def revoked(records: list[dict]) -> list[dict]:
+        return [r for r in records if r["id"] == record_id and r.get("revoked") is True]
+
+    for topic in (inbox, green):
+        last = revoked(hub.until(topic, lambda rs: bool(revoked(rs)), timeout=60))
+        assert len(last) == 1, topic
+        extension = next(iter(last[0]["extensions"].values()))
+        assert extension["withdrawn"] is True and extension["reporter_count"] == 0 and extension["value"] == value
+
+    collection = Collection(f"{server}/api/collections/{collection_id(inbox)}/", user="acme",
+                            password=token(hub, "acme"), verify=web.verify)
+    deadline, served = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not any(o.get("revoked") for o in served):
+        served = collection.get_object(record_id).get("objects", [])  # the newest version, as TAXII serves
+        time.sleep(0.5)
+    assert [o.get("revoked") for o in served] == [True]
+
+    trail = hub.until(hub.topics.member_audit("globex"),
+                      lambda rows: any(d.get("cause") == "withdrawn" for r in rows for d in r))
+    withdrawn = [d for rows in trail for d in rows if d["id"] == record_id and d.get("cause") == "withdrawn"]
+    assert {(d["topic"], d["status"]) for d in withdrawn} >= {(inbox, "revoked"), (green, "revoked")}
+
+    stray = f"never-shared-{uuid.uuid4().hex[:8]}.example"
+    assert subprocess.run([sys.executable, "-m", "streams.cli", "withdraw", stray, "--as", "globex"],
+                          env=hub.worker.env, capture_output=True, cwd=ROOT, timeout=60).returncode == 0
+    outcomes = hub.until(hub.topics.member_rejected("globex"), lambda rs: any(r["format"] == "withdrawal" for r in rs))
+    skipped = [r for r in outcomes if r["format"] == "withdrawal"]
+    assert [(r["code"], r["outcome"]) for r in skipped] == [("nothing-to-withdraw", "skipped")]

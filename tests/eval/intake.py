@@ -2,8 +2,9 @@
 
 Each file goes through the hub's parser and normaliser (streams.core: the code the normalize
 agent runs) as its manifest entry says (tests/corpus/manifest.yaml: --tlp, flags, known defects).
-Printed per file and in total: objects in, carried, skipped by reason (a documented policy, not
-an error), rejected by reason (a defect of the object, said where).
+Printed per file and in total: objects in, carried, withdrawn (revoked or deleted by the
+provider), skipped by reason (a documented policy, not an error), rejected by reason (a defect
+of the object, said where).
 
 Exit status 1 when a well-formed object is neither carried nor skipped: a rejection whose code
 is not a defect of the input (DEFECTS) nor one the manifest expects for that file, or an
@@ -41,6 +42,7 @@ class Outcome:
     format: str = ""
     objects_in: int = 0
     carried: int = 0
+    withdrawn: int = 0  # revoked (STIX) or deleted (MISP): the provider takes back what it shared before
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
@@ -49,8 +51,8 @@ class Outcome:
 
     def as_json(self) -> dict[str, Any]:
         return {"file": self.file, "format": self.format, "objects_in": self.objects_in, "carried": self.carried,
-                "records": self.records, "skipped": dict(self.skipped), "rejected": dict(self.rejected),
-                "unaccounted": self.unaccounted, "failures": self.failures}
+                "withdrawn": self.withdrawn, "records": self.records, "skipped": dict(self.skipped),
+                "rejected": dict(self.rejected), "unaccounted": self.unaccounted, "failures": self.failures}
 
 
 def _entry(manifest: dict[str, Any], name: str) -> dict[str, Any]:
@@ -99,9 +101,11 @@ def evaluate(path: Path, entry: dict[str, Any]) -> Outcome:
     result = normalize(submission, parsed, "m-eval")
     outcome.records = len(result.records)
     dropped = {r["where"] for r in result.rejections + result.skipped}
-    carried = {item.where for item in parsed.items} - dropped
-    skipped = {r["where"] for r in result.skipped} - carried
-    rejected = {r["where"] for r in result.rejections} - carried - skipped
+    withdrawn = {item.where for item in parsed.items if item.withdraw} - dropped
+    carried = {item.where for item in parsed.items if not item.withdraw} - dropped - withdrawn
+    skipped = {r["where"] for r in result.skipped} - carried - withdrawn
+    rejected = {r["where"] for r in result.rejections} - carried - skipped - withdrawn
+    outcome.withdrawn = len(withdrawn)
     expected = entry.get("expected") or {}
     for record in result.skipped:
         if record["where"] in skipped:
@@ -114,10 +118,10 @@ def evaluate(path: Path, entry: dict[str, Any]) -> Outcome:
             outcome.failures.append(f"{record['where']}: {record['reason']} [{record['code']}]")
     sources = _sources(parsed.format, payload, filename)
     if sources is None:
-        outcome.objects_in = len(carried | skipped | rejected)
+        outcome.objects_in = len(carried | withdrawn | skipped | rejected)
     else:
         outcome.objects_in = len(sources)
-        missing = sources - carried - skipped - rejected
+        missing = sources - carried - withdrawn - skipped - rejected
         outcome.unaccounted = len(missing)
         outcome.failures += [f"{where}: no outcome (neither carried, skipped nor rejected)"
                              for where in sorted(missing)]
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         and p.name not in ("README.md", "manifest.yaml") and not p.name.startswith("LICENSE"))
     outcomes = [evaluate(p, _entry(manifest, str(p.relative_to(CORPUS)))) for p in paths]
     total = Outcome("total", objects_in=sum(o.objects_in for o in outcomes), carried=sum(o.carried for o in outcomes),
+                    withdrawn=sum(o.withdrawn for o in outcomes),
                     records=sum(o.records for o in outcomes), skipped=sum((o.skipped for o in outcomes), Counter()),
                     rejected=sum((o.rejected for o in outcomes), Counter()),
                     unaccounted=sum(o.unaccounted for o in outcomes),
@@ -149,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
                                       option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         table = Table(title="kizuna intake on the public corpus / 公開コーパスの取り込み結果")
-        for column in ("file", "format", "in", "carried", "skipped (policy)", "rejected (defect)", "records"):
+        for column in ("file", "format", "in", "carried", "withdrawn", "skipped (policy)", "rejected (defect)",
+                       "records"):
             table.add_column(column, justify="left" if column in ("file", "format") or "(" in column else "right")
         for o in [*outcomes, total]:
-            table.add_row(o.file, o.format, str(o.objects_in), str(o.carried), _reasons(o.skipped),
+            table.add_row(o.file, o.format, str(o.objects_in), str(o.carried), str(o.withdrawn), _reasons(o.skipped),
                           _reasons(o.rejected), str(o.records))
         console = Console(width=200)
         console.print(table)

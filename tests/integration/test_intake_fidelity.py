@@ -132,3 +132,34 @@ def test_attack_for_ics_goes_through_the_bulk_lane_whole(hub):
     assert {"x-mitre-tactic", "x-mitre-asset", "x-mitre-matrix", "attack-pattern"} <= types
     sample = [r for r in records if r["type"].startswith("x-mitre-")][:20]
     assert all(valid(r) for r in sample)
+
+
+def test_a_revoked_stix_object_and_a_deleted_misp_attribute_withdraw_what_they_shared(hub):
+    indicator = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+                 "created": "2026-11-30T00:00:00.000Z", "modified": "2026-11-30T00:00:00.000Z",
+                 "pattern": "[domain-name:value = 'revoked-fidelity.example']", "pattern_type": "stix",
+                 "valid_from": "2026-11-30T00:00:00Z"}
+    attribute = {"uuid": str(uuid.uuid4()), "type": "domain", "value": "deleted-fidelity.example", "to_ids": True}
+    event = {"Event": {"uuid": str(uuid.uuid4()), "info": "x", "Attribute": [attribute]}}
+
+    def bundle(obj):
+        return orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [obj]})
+
+    hub.submit(bundle(indicator), member="wayne", tlp="green")
+    hub.submit(orjson.dumps(event), member="wayne", tlp="green", filename="event.json")
+    topic = hub.topics.contrib(TLP.GREEN, ALL)
+
+    def versions(records, value):
+        return [r for r in records if value in r.get("pattern", "")]
+
+    values = ("revoked-fidelity.example", "deleted-fidelity.example")
+    hub.until(topic, lambda rs: all(versions(rs, v) for v in values))
+    hub.submit(bundle({**indicator, "revoked": True, "modified": "2026-12-01T00:00:00.000Z"}), member="wayne")
+    event["Event"]["Attribute"] = [{**attribute, "deleted": True}]
+    hub.submit(orjson.dumps(event), member="wayne", filename="event.json")
+    records = hub.until(topic, lambda rs: all(any(r.get("revoked") for r in versions(rs, v)) for v in values))
+    for value in values:
+        shown = versions(records, value)
+        assert [bool(r.get("revoked")) for r in shown] == [False, True], value
+        assert shown[1]["id"] == shown[0]["id"] and shown[1]["modified"] > shown[0]["modified"]
+        assert valid(shown[1])

@@ -199,3 +199,59 @@ def test_report_text_file_names_contacts_and_defanged_values():
         ("ipv4-addr", "45.77.65.23"), ("email-addr", "drop@evil-mail.example")}
     [contact] = parsed.problems
     assert contact.code == Reason.PERSONAL_DATA and contact.skipped and "vendor" not in contact.where + contact.reason
+
+
+INDICATOR = {"type": "indicator", "spec_version": "2.1", "id": "indicator--0b0f0d3e-3f66-4d5c-9a43-2cba7a3f4a11",
+             "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+             "pattern": "[domain-name:value = 'withdrawn.example']", "pattern_type": "stix",
+             "valid_from": "2026-01-01T00:00:00Z"}
+MALWARE = {"type": "malware", "spec_version": "2.1", "id": "malware--6a1e1a52-0f7e-4a43-8e0b-5f1b2f3c4d5e",
+           "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "name": "Withdrawn",
+           "is_family": True}
+INDICATES = {"type": "relationship", "spec_version": "2.1", "id": "relationship--7f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f",
+             "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "relationship_type": "indicates",
+             "source_ref": INDICATOR["id"], "target_ref": MALWARE["id"]}
+
+
+def bundle(*objects):
+    return orjson.dumps({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+                         "objects": list(objects)})
+
+
+def test_a_revoked_stix_object_is_a_withdrawal_of_the_same_record():
+    shared = parse(bundle(INDICATOR, MALWARE, INDICATES))
+    taken_back = parse(bundle({**INDICATOR, "revoked": True, "modified": "2026-02-01T00:00:00Z"}, MALWARE, INDICATES))
+    by_type = {item.stix_type: item for item in taken_back.items}
+    assert by_type["indicator"].withdraw and not by_type["malware"].withdraw
+    assert by_type["indicator"].id == next(i.id for i in shared.items if i.stix_type == "indicator")
+    # what points at a withdrawn object is not shared: it would dangle
+    assert "relationship" not in by_type
+    assert [(p.where, p.code) for p in taken_back.problems] == [(f"object {INDICATES['id']}", Reason.WITHHELD_REF)]
+    revoked_malware = parse(bundle({**MALWARE, "revoked": True}))
+    assert [(i.withdraw, i.id) for i in revoked_malware.items] == [
+        (True, next(i.id for i in shared.items if i.stix_type == "malware"))]
+
+
+def test_a_deleted_misp_attribute_is_a_withdrawal_and_leaves_the_event_report():
+    def event(deleted):
+        return orjson.dumps({"Event": {"uuid": "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "info": "x", "Attribute": [
+            {"uuid": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "type": "domain", "value": "deleted.example",
+             "to_ids": True, "deleted": deleted},
+            {"uuid": "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e", "type": "ip-dst", "value": "198.51.100.7",
+             "to_ids": True}]}})
+    before, after = parse(event(False)), parse(event(True))
+    domain = next(i for i in before.items if i.value == "deleted.example")
+    gone = [i for i in after.items if i.withdraw]
+    assert [(i.id, i.value) for i in gone] == [(domain.id, "deleted.example")]
+    report = next(i for i in after.items if i.stix_type == "report")
+    assert domain.id not in report.body["object_refs"] and not after.problems
+
+
+def test_a_withdrawal_file_lists_values_and_ids():
+    parsed = parse("# withdrawn after review\nevil[.]example\n\nindicator--0b0f0d3e-3f66-4d5c-9a43-2cba7a3f4a11\n"
+                   "not a value\n", "withdrawal")
+    assert [(i.where, i.stix_type, i.withdraw) for i in parsed.items] == [
+        ("line 2", "indicator", True), ("line 4", "indicator", True)]
+    assert parsed.items[1].id == "indicator--0b0f0d3e-3f66-4d5c-9a43-2cba7a3f4a11"
+    assert [(p.where, p.code) for p in parsed.problems] == [("line 5", Reason.INVALID_VALUE)]
+    assert detect("evil.example\n", None) != "withdrawal"  # only ever asked for

@@ -8,7 +8,9 @@ from streams.core.merge import (
     fold_feedback,
     mark_published,
     outcomes,
+    providers,
     view,
+    withdraw,
 )
 from streams.core.reputation import Book, vouch
 from streams.sectors import ALL
@@ -240,3 +242,55 @@ def test_state_from_the_first_release_is_upgraded():
     state = upgrade(first_release)
     assert fold_feedback(state, feedback("m-b", "confirm", at=T0 + 1))
     assert [p.status for p in publish(state, vouched("m-a", "m-b"))] == ["confirmed", "confirmed"]
+
+
+def withdrawal_test_state(trust):
+    """m-a and m-b (vouched) confirm evil.example for GREEN/all; m-a also sent it to acme's inbox."""
+    state = fold(None, *record())
+    fold(state, *record(reporter="m-b", at=T0 + 1))
+    item, batch = record(at=T0 + 2)
+    fold(state, item, {**batch, "recipients": ["acme"]})
+    assert len(outcomes(state, publish(state, trust))) == 2  # both credited for the confirmation
+    return state
+
+
+def test_a_withdrawal_leaves_others_reports_and_revokes_where_it_was_alone():
+    trust = vouched("m-a", "m-b")
+    state = withdrawal_test_state(trust)
+    assert withdraw(state, "m-a", T0 + 10)
+    pubs = publish(state, trust)
+    # GREEN/all still has m-b's report: a new version (one reporter, below quorum: revoked for general members);
+    # acme's inbox saw m-a's report only: revoked there, as of the withdrawal
+    assert shape(pubs) == [("contributor", (TLP.GREEN, ALL), "unconfirmed"), ("general", (TLP.GREEN, ALL), "revoked"),
+                           ("recipient", (TLP.GREEN, "@acme"), "revoked")]
+    inbox = pubs[2]
+    assert inbox.view["withdrawn"] and inbox.view["reporter_count"] == 0 and inbox.modified == T0 + 10
+    assert inbox.view["first_seen"] == T0 + 2  # `created` stays the first version's
+    assert pubs[0].view["reporter_count"] == 1
+    assert providers(state, inbox) == ["m-a"] and providers(state, pubs[0]) == ["m-b"]
+    # support taken back is not a refutation: nobody is blamed, and nobody credited again
+    assert outcomes(state, pubs) == [] and state["credited"]["green"] == "withdrawn"
+
+
+def test_when_every_provider_withdraws_every_tier_is_revoked_once_and_for_good():
+    trust = vouched("m-a", "m-b")
+    state = withdrawal_test_state(trust)
+    withdraw(state, "m-a", T0 + 10)
+    withdraw(state, "m-b", T0 + 11)
+    pubs = publish(state, trust)
+    assert shape(pubs) == [("recipient", (TLP.GREEN, "@acme"), "revoked"), ("contributor", (TLP.GREEN, ALL), "revoked"),
+                           ("general", (TLP.GREEN, ALL), "revoked")]
+    assert [p.modified for p in pubs] == [T0 + 10, T0 + 11, T0 + 11]  # when what each audience saw was withdrawn
+    assert publish(state, trust) == []
+    assert withdraw(state, "m-a", T0 + 12)  # a replayed withdrawal: still "had something", changes nothing
+    assert publish(state, trust) == []
+    fold(state, *record(reporter="m-c", at=T0 + 20))  # a later report: revocation is final for those audiences
+    assert publish(state, trust) == []
+
+
+def test_withdrawing_what_one_never_reported_is_a_no_op():
+    state = fold(None, *record())
+    publish(state)
+    before = repr(state)
+    assert not withdraw(state, "m-z", T0 + 5)
+    assert publish(state) == [] and "m-a" in repr(state) and repr(state).count("evidence") == before.count("evidence")

@@ -93,3 +93,15 @@ def test_batches_group_by_partition_and_size():
     for partition, batch in grouped:
         assert len(batch["records"]) <= 10 and batch["reporter"] == "m-1"
         assert all(merge_partition(r["id"], 4) == partition for r in batch["records"])
+
+
+def test_a_withdrawal_needs_no_scope_and_wins_over_a_share_of_the_same_record():
+    withdrawn = replace(item("gone.example", TLP.RED), withdraw=True)
+    parsed = Parsed("stix", items=[item("gone.example"), withdrawn, replace(item("kept.example"))])
+    out = normalize(submission(), parsed, "m-1")  # no TLP anywhere: both shares are rejected ...
+    assert [r["code"] for r in out.rejections] == [Reason.NO_TLP, Reason.NO_TLP]
+    # ... while the withdrawal (RED, no recipients, no TLP given) goes through: taking back never widens scope
+    assert [(r["id"], r["withdrawn"]) for r in out.records] == [("indicator--gone.example", True)]
+    shared = normalize(submission(tlp="green"), parsed, "m-1")
+    assert [(r["id"], r.get("withdrawn", False)) for r in shared.records] == [
+        ("indicator--kept.example", False), ("indicator--gone.example", True)]

@@ -19,7 +19,7 @@ SAMPLES = {
                               "records": [{"id": "indicator--1", "stix_type": "indicator", "tlp": "green",
                                            "observable": "domain-name", "value": "evil.example", "pattern": None,
                                            "indicator_types": [], "body": None, "warninglists": [],
-                                           "for_detection": True}],
+                                           "for_detection": True, "withdrawn": False}],
                               "feedback": []},
     "feedback.avsc": {"items": [{"feedback_id": "f", "member": "acme", "kind": "sighting", "indicator": "evil.example",
                                  "count": 2, "tlp": None, "observed_at": 1, "signature": None}]},
@@ -65,7 +65,15 @@ def test_a_submission_of_the_version_before_signatures_is_read_as_unsigned():
 def test_records_of_the_version_before_to_ids_are_read_as_for_detection():
     old = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "normalized_batch.v1.avsc").read_text()))
     sample = SAMPLES["normalized_batch.avsc"]
-    record = {**sample, "records": [{k: v for k, v in r.items() if k != "for_detection"} for r in sample["records"]]}
+    record = {**sample, "records": [{k: v for k, v in r.items() if k not in ("for_detection", "withdrawn")}
+                                    for r in sample["records"]]}
+    assert AvroCodec("normalized_batch.avsc").decode(single_object(old, record)) == sample
+
+
+def test_records_of_the_version_before_withdrawals_are_read_as_reports():
+    old = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "normalized_batch.v2.avsc").read_text()))
+    sample = SAMPLES["normalized_batch.avsc"]
+    record = {**sample, "records": [{k: v for k, v in r.items() if k != "withdrawn"} for r in sample["records"]]}
     assert AvroCodec("normalized_batch.avsc").decode(single_object(old, record)) == sample
 
 

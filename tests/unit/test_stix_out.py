@@ -64,3 +64,31 @@ def test_extension_definition_and_schema_match_the_output():
     for name in ("overlap_bundle.json", "overlap_misp.json", "overlap.csv"):
         for obj in rendered(FIXTURES / name):
             jsonschema.validate(obj["extensions"][EXTENSION_ID], schema)
+
+
+def test_a_revocation_after_a_withdrawal_is_valid_stix_and_matches_the_extension_schema():
+    """Every object kind of the fixtures, shared then withdrawn: the last version is revoked, says why, and
+    keeps the first version's `created`; connectors (SIEM, MISP feed, TAXII) read `revoked` as such."""
+    import jsonschema
+
+    from streams.core.merge import mark_published, withdraw
+    from streams.records import SCHEMA_DIR
+
+    schema = json.loads((SCHEMA_DIR / "kizuna-extension.schema.json").read_text())
+    path = FIXTURES / "overlap_bundle.json"
+    sub = {"submission_id": "s", "submitter": "acme", "received_at": 1_763_800_000_123, "format": "auto",
+           "filename": path.name, "tlp": "green", "sectors": [], "payload": path.read_bytes()}
+    result = normalize(sub, parse_submission(sub["payload"], "auto", path.name, Limits(1 << 20, 1000, 64)), "m-1")
+    assert len({r["stix_type"] for r in result.records}) > 1
+    for record in result.records:
+        state = fold(None, record, result.context)
+        first = changes(state, Book(), Policy())
+        mark_published(state, first)
+        withdraw(state, "m-1", 1_763_900_000_000)
+        (revocation,) = changes(state, Book(), Policy())
+        obj = render(state, revocation, HUB)
+        assert obj["revoked"] is True and obj["created"] == render(state, first[0], HUB)["created"]
+        assert obj["modified"] == timestamp(1_763_900_000_000)
+        jsonschema.validate(obj["extensions"][EXTENSION_ID], schema)
+        result_ = validate_string(json.dumps(obj), ValidationOptions(version="2.1", strict=False))
+        assert result_.is_valid, (obj, [str(e) for e in result_.errors])
