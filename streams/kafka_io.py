@@ -84,6 +84,7 @@ class Publisher:
             "enable.idempotence": True,
             "message.max.bytes": MAX_MESSAGE_BYTES,
             "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 65_536,  # librdkafka's 1 GiB default: send() waits instead
         })
         self._errors: list[str] = []
 

@@ -70,7 +70,9 @@ class Registry(BaseModel):
     members: list[Member]
 
     def get(self, member_id: str) -> Member | None:
-        return next((m for m in self.members if m.id == member_id), None)
+        if self._by_id is None:  # asked for every feedback item and submission: one lookup, not a scan
+            self._by_id = {m.id: m for m in self.members}
+        return self._by_id.get(member_id)
 
     def by_alias(self, alias: Callable[[str], str]) -> dict[str, str]:
         """pseudonym -> member id, to deliver members their own rejections and audit trail; computed once."""
@@ -79,6 +81,7 @@ class Registry(BaseModel):
         return self._aliases
 
     _aliases: dict[str, str] | None = PrivateAttr(None)
+    _by_id: dict[str, Member] | None = PrivateAttr(None)
 
 
 def load(path: Path) -> Registry:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from streams.core import canonical
@@ -15,6 +16,7 @@ MAX_COUNT = 1_000_000
 _STIX_ID = re.compile(r"^[a-z][a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+@lru_cache(maxsize=65_536)  # SIEMs report the same hot values over and over
 def resolve(reference: str) -> str:
     """A STIX id as is, or an indicator value -> the id kizuna gave that indicator."""
     reference = reference.strip()

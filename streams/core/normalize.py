@@ -6,6 +6,7 @@ import hmac
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from streams.sectors import canonical_sector
 from streams.tlp import TLP, parse_level
 
 
+@lru_cache(maxsize=4096)  # a keyed hash per feedback item and submission, of a few hundred members
 def pseudonym(secret: bytes, member: str) -> str:
     """Keyed hash of a member id: stable, so reputation accumulates, and not reversible without the key."""
     return "m-" + hmac.new(secret, member.encode(), hashlib.sha256).hexdigest()[:24]
