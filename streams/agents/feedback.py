@@ -85,7 +85,7 @@ def attach(pipeline: Pipeline, step: Feedback) -> None:
 
     @pipeline.app.agent(pipeline.feedback)
     async def feedback_agent(stream: Any) -> None:
-        async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
+        async for events in stream.take_events(settings.feedback_take_max, within=settings.take_within_s):
             started = time.perf_counter()
             step.publish(*step.process([e.value for e in events]))
             await step.ctx.publisher.flush()
