@@ -198,10 +198,16 @@ def scram_users(client: AdminClient) -> set[str]:
         return set()
 
 
-def set_password(client: AdminClient, user: str, password: str) -> None:
+def set_password(client: AdminClient, user: str, password: str, visible_within_s: float = 30.0) -> None:
+    """Set the user's SCRAM credential, and return once the brokers list the user: the controller commits
+    it before the brokers apply it, and a login in between is refused as invalid credentials (a worker
+    started right after `setup` under load was, and exited)."""
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
     _wait(client.alter_user_scram_credentials([UserScramCredentialUpsertion(user, info, password.encode())],
                                               request_timeout=REQUEST_TIMEOUT_S))
+    deadline = time.monotonic() + visible_within_s
+    while user not in scram_users(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def drop_user(client: AdminClient, principal: str) -> None:

@@ -11,10 +11,10 @@ import asyncio
 import logging
 import time
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka_io import LATEST, client_config
+from streams.kafka_io import LATEST, CommittedOffsets, client_config
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -28,14 +28,14 @@ class MergeBacklog:
         self.partitions = [TopicPartition(topics.indicators, p) for p in range(settings.partitions)]
         self.limit = settings.bulk_max_backlog
         self._client = AdminClient(client_config(settings))
+        self._committed = CommittedOffsets(settings, f"{settings.namespace}-backlog")  # not the admin API: see there
 
     def size(self) -> int:
         """Messages not yet committed by the merge agents, summed over partitions (the largest
         partition's share is what a live record can wait behind; the sum bounds it)."""
         ends = self._client.list_offsets({tp: LATEST for tp in self.partitions}, request_timeout=5)
-        request = [ConsumerGroupTopicPartitions(self.group, self.partitions)]
-        committed = self._client.list_consumer_group_offsets(request, request_timeout=5)[self.group].result()
-        done = {tp.partition: tp.offset for tp in committed.topic_partitions}
+        done = {partition: offset for (_, partition), offset in self._committed.read(self.group, self.partitions,
+                                                                                      timeout=5).items()}
         waiting = 0
         for tp, future in ends.items():
             end = future.result().offset

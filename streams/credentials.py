@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from streams import pki
-from streams.core.signing import member_key
+from streams.core.signing import Keyring, member_key
 from streams.settings import ConfigError, Settings, write_private
 
 
@@ -30,7 +30,7 @@ class Credentials(BaseModel):
     bootstrap_servers: str
     kafka_user: str
     kafka_password: str
-    signing_key: str  # hex
+    signing_key: str  # hex, of generation `signing_generation` (streams.core.signing.member_key)
     token: str  # HTTP bearer token / basic-auth password (TAXII)
     # TLS (None in files issued before the hub spoke TLS: `kizuna members rotate` reissues them).
     ca_cert: str | None = None  # PEM: the CA that signs the brokers' (and TAXII server's) certificates
@@ -38,8 +38,9 @@ class Credentials(BaseModel):
     client_cert: str | None = None  # PEM chain, CN = kafka_user, OU = cert<cert_generation>
     client_key: str | None = None  # PEM, PKCS#8
     cert_generation: int = 0  # 1 for the first certificate, +1 per rotation
-    # After `kizuna members rotate`: the old token and certificate stay valid until `previous_until`
-    # (unix seconds); the old SCRAM password does not (Kafka keeps one credential per user).
+    signing_generation: int = 0  # 0 for the first signing key, +1 per rotation
+    # After `kizuna members rotate`: the old token, certificate and signing key stay valid until
+    # `previous_until` (unix seconds); the old SCRAM password does not (Kafka keeps one credential per user).
     previous_token_sha256: str | None = None
     previous_cert_principal: str | None = None
     previous_until: float = 0.0
@@ -90,6 +91,19 @@ def _parse(file: Path, inode: int, mtime_ns: int, size: int) -> Credentials | No
         raise ConfigError(f"credentials file {file} is damaged: {exc.errors()[0]['msg']}") from None
 
 
+def keyring(settings: Settings, member: str) -> Keyring:
+    """The signing keys the hub accepts from `member` (read from the hub's copy of its credentials, as
+    the workers verify signatures with it); generation 0 without a file (members issued before
+    rotation existed, and the agents' tests)."""
+    file = path(settings, member)
+    try:
+        stat = os.stat(file)
+    except FileNotFoundError:
+        return Keyring()
+    creds = _parse(file, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return Keyring(creds.signing_generation, creds.previous_until) if creds is not None else Keyring()
+
+
 def cert_principal(creds: Credentials) -> str | None:
     """The principal the broker gives the member's current client certificate (see streams.pki)."""
     return f"{creds.kafka_user}.cert{creds.cert_generation}" if creds.client_cert else None
@@ -107,7 +121,8 @@ def principals(creds: Credentials, now: float) -> list[str]:
 def issue(settings: Settings, member: str, previous: Credentials | None = None, overlap_s: float = 0.0) -> Credentials:
     """New credentials for `member`, written to the hub's copy (replacing any earlier ones). The client
     certificate is issued when this hub holds its CA's key (the local CA; not an operator's own CA).
-    Replacing `previous` (a rotation), its token and certificate stay valid `overlap_s` longer."""
+    Replacing `previous` (a rotation), the signing key moves to the next generation, and the previous
+    token, certificate and signing key stay valid `overlap_s` longer."""
     user = principal(settings.namespace, member)
     tls: dict[str, str | int] = {}
     if settings.kafka_security == "sasl_ssl":
@@ -117,6 +132,7 @@ def issue(settings: Settings, member: str, previous: Credentials | None = None, 
             generation = (previous.cert_generation if previous else 0) + 1
             issued = pki.client_certificate(ca_file.parent, user, generation)
             tls |= {"client_cert": issued.cert, "client_key": issued.key, "cert_generation": generation}
+    signing_generation = previous.signing_generation + 1 if previous is not None else 0
     retiring: dict[str, str | float | None] = {}
     if previous is not None and overlap_s > 0:
         retiring = {"previous_token_sha256": hashlib.sha256(previous.token.encode()).hexdigest(),
@@ -124,7 +140,8 @@ def issue(settings: Settings, member: str, previous: Credentials | None = None, 
     creds = Credentials.model_validate({
         "namespace": settings.namespace, "member": member, "bootstrap_servers": settings.bootstrap_servers,
         "kafka_user": user, "kafka_password": secrets.token_urlsafe(24),
-        "signing_key": member_key(settings.pseudonym_secret(), settings.namespace, member).hex(),
+        "signing_key": member_key(settings.pseudonym_secret(), settings.namespace, member, signing_generation).hex(),
+        "signing_generation": signing_generation,
         "token": secrets.token_urlsafe(32), **tls, **retiring,
     })
     write_private(path(settings, member), creds.model_dump_json(indent=2))

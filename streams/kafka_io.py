@@ -145,6 +145,40 @@ def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str]
     return created, sorted(s.name for s in specs if s.name in existing)
 
 
+class CommittedOffsets:
+    """The committed offsets of consumer groups, read through a consumer handle of each group (which never
+    subscribes, so it does not join the group), not through the admin API.
+
+    Why not `AdminClient.list_consumer_group_offsets`: when the group's coordinator has just moved (a broker
+    stopped, restarted, or rejoined after losing its disk) the broker answers NOT_COORDINATOR, and
+    librdkafka's admin client then asks a group handle it does not have to look the coordinator up again: a
+    NULL dereference in `rd_kafka_cgrp_op` that kills the whole process with SIGSEGV
+    (confluentinc/librdkafka#5040, open; fix proposed in #5318; present in librdkafka 2.16.0, which
+    confluent-kafka 2.16.1 bundles). A consumer of the group has that handle and looks the new coordinator
+    up. One consumer per group, kept while the group is asked about (its connections are reused)."""
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self._config = {**client_config(settings), "client.id": client_id, "enable.auto.commit": False,
+                        "enable.auto.offset.store": False}
+        self._consumers: dict[str, Consumer] = {}
+
+    def read(self, group: str, partitions: list[TopicPartition], timeout: float) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the group's committed offset, for those of `partitions` it committed.
+        Raises KafkaException (e.g. timed out while the coordinator moves)."""
+        consumer = self._consumers.get(group)
+        if consumer is None:
+            consumer = self._consumers[group] = Consumer({**self._config, "group.id": group})
+        if not partitions:
+            return {}
+        return {(tp.topic or "", tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=timeout)
+                if tp.error is None and tp.offset >= 0}
+
+    def keep(self, groups: set[str]) -> None:
+        """Close the consumers of groups no longer asked about."""
+        for group in set(self._consumers) - groups:
+            self._consumers.pop(group).close()
+
+
 # Errors a moment's patience cures: a leader election (a topic created a moment ago) or a broker
 # restarting. librdkafka reconnects by itself; the reader waits rather than fail recovery.
 _PASSING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,

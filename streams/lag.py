@@ -16,11 +16,11 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams import members, metrics
-from streams.kafka_io import LATEST, client_config
+from streams.kafka_io import LATEST, CommittedOffsets, client_config
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -81,6 +81,8 @@ class LagMonitor:
         self.settings, self.refresh_s = settings, refresh_s
         self.topics = Topics(settings.namespace)
         self._client = AdminClient({**client_config(settings), "client.id": f"{settings.namespace}-lag"})
+        # Groups' offsets through consumer handles, not the admin API (which can crash the worker: see there).
+        self._offsets = CommittedOffsets(settings, f"{settings.namespace}-lag")
         self._shown: set[tuple[str, str]] = set()
         self._stop = threading.Event()
 
@@ -96,7 +98,9 @@ class LagMonitor:
         member_ids = [m.id for m in members.load(self.settings.members_file).members]
         listed = self._client.list_consumer_groups(request_timeout=TIMEOUT_S).result()
         groups = [g.group_id for g in listed.valid if group_kind(self.topics, member_ids, g.group_id)]
-        committed = {group: self._committed(group) for group in groups}
+        self._offsets.keep(set(groups))
+        candidates = self._partitions() if groups else []
+        committed = {group: self._committed(group, candidates) for group in groups}
         partitions = {tp for offsets in committed.values() for tp in offsets}
         ends: dict[Partition, int] = {}
         if partitions:
@@ -109,15 +113,21 @@ class LagMonitor:
                     continue
         return lag_by_kind(self.topics, member_ids, committed, ends)
 
-    def _committed(self, group: str) -> dict[Partition, int]:
-        futures = self._client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
-                                                           request_timeout=TIMEOUT_S)
+    def _partitions(self) -> list[TopicPartition]:
+        """Every partition of the namespace's topics: where its groups may have committed."""
+        metadata = self._client.list_topics(timeout=TIMEOUT_S)
+        out: list[TopicPartition] = []
+        for name, topic in metadata.topics.items():
+            if topic_label(self.topics, name) is not None:
+                out += [TopicPartition(name, partition) for partition in topic.partitions]
+        return out
+
+    def _committed(self, group: str, partitions: list[TopicPartition]) -> dict[Partition, int]:
         try:
-            result = futures[group].result()
-        except KafkaException as exc:  # not authorised to describe it, or it went away
+            return self._offsets.read(group, partitions, TIMEOUT_S)
+        except KafkaException as exc:  # not authorised to describe it, it went away, or its coordinator moves
             log.debug("lag: a group was skipped (%s)", exc.args[0].name())  # its name may be a member's
             return {}
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.error is None}
 
     def _show(self, lag: dict[tuple[str, str], int]) -> None:
         for key in self._shown - lag.keys():

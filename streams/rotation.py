@@ -8,7 +8,9 @@ What is replaced, and how long the old one keeps working (the overlap, `--overla
   member's ACLs until the overlap ends, then `kizuna members sync` drops them (within a second
   with `--follow`, which `make run` runs).
 - the API token (TAXII): the old one is accepted until the overlap ends.
-The signing key is derived from the hub's pseudonym key (streams.core.signing) and does not change.
+- the signing key (of submissions, feedback and asset changes): the next generation
+  (streams.core.signing); the workers accept the previous one until the overlap ends, then refuse
+  it (and every older one) with the reason `retired-key`.
 """
 from __future__ import annotations
 
@@ -38,11 +40,12 @@ def rotate(settings: Settings, member_id: str, overlap_s: float) -> credentials.
 def members_rotate(
     member_id: Annotated[str, typer.Argument(help="Member id.")],
     overlap_s: Annotated[float, typer.Option("--overlap-s", min=0, max=30 * 86_400,
-                                             help="How long the old token and certificate keep working.")] = 86_400,
+                                             help="How long the old token, certificate and signing key keep "
+                                                  "working.")] = 86_400,
     as_json: Annotated[bool, typer.Option("--json", help="What was rotated, as one JSON object.")] = False,
 ) -> None:
-    """New SCRAM password (old refused at once), client certificate and API token (old ones accepted
-    for --overlap-s); hand the member its new credentials file."""
+    """New SCRAM password (old refused at once), client certificate, API token and signing key (old ones
+    accepted for --overlap-s); hand the member its new credentials file."""
     import time
 
     settings = ui.settings()
@@ -56,8 +59,10 @@ def members_rotate(
     if as_json:
         ui.out.print_json(json.dumps({
             "member": member_id, "credentials_file": str(credentials.path(settings, member_id)),
-            "certificate_generation": creds.cert_generation, "old_password_refused_from": "now",
-            "old_token_and_certificate_until": until}))
+            "certificate_generation": creds.cert_generation, "signing_key_generation": creds.signing_generation,
+            "old_password_refused_from": "now", "old_token_and_certificate_until": until,
+            "old_signing_key_until": until}))
         return
-    ui.out.print(f"member {member_id}: new password (the old one is refused now), new API token and client "
-                  f"certificate (the old ones work until {until}); hand it {credentials.path(settings, member_id)}")
+    ui.out.print(f"member {member_id}: new password (the old one is refused now), new API token, client "
+                  f"certificate and signing key (the old ones work until {until}); hand it "
+                  f"{credentials.path(settings, member_id)}")

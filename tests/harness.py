@@ -78,7 +78,10 @@ class Hub:
         self.publisher = Publisher(settings, "integration-tests")
 
     def key(self, member: str) -> bytes:
-        """The member's signing key, as the hub issued it."""
+        """The member's current signing key, as the hub issued it (its credentials file; after a rotation
+        the new one)."""
+        if credentials.issued(self.settings, member):
+            return credentials.load(self.settings, member).key
         return member_key(self.settings.pseudonym_secret(), self.settings.namespace, member)
 
     def submit(self, payload: bytes, member: str = "acme", tlp: str | None = "green", sectors: list[str] | None = None,

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from streams import members, metrics
+from streams import credentials, members, metrics
+from streams.core.signing import Verdict, member_key, verdict
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -48,6 +49,17 @@ class Context:
     def registry(self) -> members.Registry:
         """The members registry as it is now (re-read when the file changes)."""
         return members.load(self.settings.members_file)
+
+    def signing_key(self, member: str) -> bytes:
+        """The member's current signing key (the hub signs with it for the member: sightings in a submission)."""
+        generation = credentials.keyring(self.settings, member).generation
+        return member_key(self.secret, self.settings.namespace, member, generation)
+
+    def signature(self, member: str, signed_by: Callable[[bytes], bool]) -> Verdict:
+        """Whether what `member` sent carries its signature: by its current key, by its previous key within
+        a rotation's overlap (both accepted, judged by this context's clock), by a retired key, or none."""
+        return verdict(self.secret, self.settings.namespace, member, credentials.keyring(self.settings, member),
+                       self.clock() / 1000, signed_by)
 
     def reject(self, member: str | None, item: dict[str, Any]) -> None:
         """The one rejection fan-out: kizuna.rejected (keyed by the pseudonym), the member's own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -11,10 +12,10 @@ import orjson
 from streams import metrics
 from streams.agents.base import Context
 from streams.core.feedback import validate
-from streams.core.items import Problem, Reason, rejection
+from streams.core.items import RETIRED_KEY_TEXT, Problem, Reason, rejection
 from streams.core.normalize import merge_partition, pseudonym
 from streams.core.reputation import activity
-from streams.core.signing import member_key, valid_feedback
+from streams.core.signing import Verdict, valid_feedback
 from streams.records import batch_codec, feedback_codec
 
 if TYPE_CHECKING:
@@ -49,8 +50,12 @@ class Feedback:
                 member = pseudonym(secret, item["member"])
                 record, problem = validate(item, registry, member)
                 known = item["member"] if registry.get(item["member"]) is not None else None
-                if problem is None and not valid_feedback(member_key(secret, self.settings.namespace, item["member"]),
-                                                          item):
+                signed = None if problem is not None else self.ctx.signature(item["member"],
+                                                                             partial(valid_feedback, item=item))
+                if signed is Verdict.RETIRED:
+                    problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.RETIRED_KEY,
+                                      RETIRED_KEY_TEXT.format(who="the sender"))
+                elif signed is Verdict.INVALID:
                     problem = Problem(f"feedback {item['feedback_id'][:64]}", Reason.UNAUTHENTICATED,
                                       "not signed with the sender's key: send with the credentials the hub issued to "
                                       "you")

@@ -19,9 +19,9 @@ from streams import metrics
 from streams.agents.base import Context
 from streams.app import Pipeline
 from streams.assets import valid
-from streams.core.items import Problem, Reason, rejection
+from streams.core.items import RETIRED_KEY_TEXT, Problem, Reason, rejection
 from streams.core.normalize import pseudonym
-from streams.core.signing import member_key
+from streams.core.signing import Verdict
 from streams.core.stix_out import hub_identity_id
 from streams.core.vuln_match import Asset, Catalogue, Decision, View
 from streams.core.vuln_model import Advisory, BadSoftware, Software, asset_id, checked
@@ -78,7 +78,11 @@ class Match:
             return []
         known = self.ctx.registry().get(member) is not None
         change_id = str(item.get("change_id", ""))[:64]
-        if not known or not valid(member_key(self.ctx.secret, self.settings.namespace, member), item):
+        signed = self.ctx.signature(member, lambda key: valid(key, item)) if known else Verdict.INVALID
+        if signed is Verdict.RETIRED:
+            self._reject(member, change_id, Reason.RETIRED_KEY, RETIRED_KEY_TEXT.format(who="the sender"), now)
+            return []
+        if not signed.accepted:
             self._reject(member if known else None, change_id, Reason.UNAUTHENTICATED,
                          "not signed with the sender's key: send with the credentials the hub issued to you", now)
             return []

@@ -14,10 +14,10 @@ from streams import metrics
 from streams.agents.base import Context
 from streams.backlog import MergeBacklog
 from streams.core.formats import Limits, parse_submission
-from streams.core.items import Problem, Reason, rejection
+from streams.core.items import RETIRED_KEY_TEXT, Problem, Reason, rejection
 from streams.core.normalize import Normalized, batches, normalize, pseudonym
 from streams.core.reputation import activity
-from streams.core.signing import member_key, sign_feedback, valid_submission
+from streams.core.signing import Verdict, sign_feedback, valid_submission
 from streams.core.warninglists import Warnings
 from streams.records import batch_codec, feedback_codec, submission_codec
 from streams.warninglist_cache import load_shared
@@ -45,7 +45,7 @@ class Normalize:
     def process(self, raw: bytes) -> tuple[str | None, Normalized]:
         """One intake message -> (the member it is from, or None when unknown or forged; records and
         rejections); an undecodable envelope is itself rejected."""
-        settings, secret = self.settings, self.ctx.secret
+        secret = self.ctx.secret
         try:
             submission = submission_codec().decode(raw)
         except Exception as exc:  # noqa: BLE001 - a writer that ignored the schema: nothing to attribute it to
@@ -58,10 +58,12 @@ class Normalize:
             problem = Problem("envelope", Reason.UNKNOWN_MEMBER, "the submitter is not a member of this hub")
             return None, Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"],
                                                           reporter, submission["format"], problem)])
-        if not valid_submission(member_key(secret, settings.namespace, member.id), submission):
+        signed = self.ctx.signature(member.id, lambda key: valid_submission(key, submission))
+        if not signed.accepted:
             # Reported to the member named as submitter: it learns that someone tried, nothing about who.
-            problem = Problem("envelope", Reason.UNAUTHENTICATED,
-                              "not signed with the submitter's key: submit with the credentials the hub issued to you")
+            unsigned = "not signed with the submitter's key: submit with the credentials the hub issued to you"
+            problem = (Problem("envelope", Reason.RETIRED_KEY, RETIRED_KEY_TEXT.format(who="the submitter"))
+                       if signed is Verdict.RETIRED else Problem("envelope", Reason.UNAUTHENTICATED, unsigned))
             return member.id, Normalized(rejections=[rejection(submission["submission_id"], submission["received_at"],
                                                                reporter, submission["format"], problem)])
         try:
@@ -96,7 +98,7 @@ class Normalize:
         for item in result.rejections + result.skipped:  # both on record, told apart by `outcome`
             self.ctx.reject(member, item)
         if result.feedback and member is not None:  # sightings in a submission: the hub signs for its sender
-            key = member_key(self.ctx.secret, self.settings.namespace, member)
+            key = self.ctx.signing_key(member)
             items = [{**item, "signature": sign_feedback(key, item)} for item in result.feedback]
             publisher.send(self.topics.feedback, feedback_codec().encode({"items": items}),
                            result.context["submission_id"].encode())

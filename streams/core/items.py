@@ -85,6 +85,7 @@ class Reason:
     UNKNOWN_SECTOR = "unknown-sector"
     UNKNOWN_MEMBER = "unknown-member"
     UNAUTHENTICATED = "unauthenticated"
+    RETIRED_KEY = "retired-key"
     UNKNOWN_RECIPIENT = "unknown-recipient"
     UNKNOWN_INDICATOR = "unknown-indicator"
     INVALID_FEEDBACK = "invalid-feedback"
@@ -111,6 +112,10 @@ def simple_indicator(kind: str, raw: str, where: str, tlp: TLP | None = None,
         return Problem(where, Reason.INVALID_VALUE, str(exc))
     return Item(id=indicator_id(kind, value), stix_type="indicator", where=where, tlp=tlp, observable=kind,
                 value=value, indicator_types=types or [])
+
+
+RETIRED_KEY_TEXT = ("signed with a retired signing key of {who}: the hub rotated its credentials and the overlap "
+                    "has ended; sign with the key in the newest credentials file the hub issued")
 
 
 def rejection(submission_id: str, received_at: int, reporter: str, fmt: str, problem: Problem) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import uuid
 
 import orjson
 
+from streams import credentials
 from streams.agents.base import Context
 from streams.agents.feedback import Feedback
 from streams.core.signing import member_key, sign_feedback
@@ -16,13 +17,13 @@ from tests.agents.base import NOW_MS, AgentTestCase
 
 
 def signed(settings: Settings, member: str, indicator: str, kind: str, key_of: str | None = None,
-           count: int = 1) -> bytes:
+           count: int = 1, key: bytes | None = None) -> bytes:
     """A kizuna.feedback message as `kizuna feedback` writes it."""
     item = feedback_item(member, indicator, kind, count, tlp="green", observed_at=NOW_MS)
     # deterministic for the replay check, and opaque: an id must not carry the member's name
     item["feedback_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{member}|{kind}|{indicator}|{count}|{key_of}"))
-    item["signature"] = sign_feedback(member_key(settings.pseudonym_secret(), settings.namespace, key_of or member),
-                                      item)
+    item["signature"] = sign_feedback(key or member_key(settings.pseudonym_secret(), settings.namespace,
+                                                        key_of or member), item)
     return feedback_codec().encode({"items": [item]})
 
 
@@ -59,6 +60,18 @@ class TestFeedback(AgentTestCase):
         assert [orjson.loads(s.value or b"")["code"] for s in recorder.on(topics.member_rejected("acme"))] == [
             "unauthenticated"]
         assert len(recorder.on(topics.rejected)) == 2
+
+    def test_feedback_signed_with_a_retired_key_is_refused_as_such(self, settings: Settings) -> None:
+        settings = settings.model_copy(update={"kafka_security": "sasl_plaintext"})  # no CA needed to issue
+        first = credentials.issue(settings, "globex")
+        rotated = credentials.issue(settings, "globex", first, overlap_s=0)  # no overlap: retired at once
+        topics = Topics(settings.namespace)
+        recorder = self.execute(settings, [signed(settings, "globex", "evil.example", "sighting", key=first.key),
+                                           signed(settings, "globex", "evil.example", "confirm", key=rotated.key)])
+        assert [orjson.loads(s.value or b"")["code"] for s in recorder.on(topics.member_rejected("globex"))] == [
+            "retired-key"]
+        merged = [f for s in recorder.on(topics.indicators) for f in batch_codec().decode(s.value or b"")["feedback"]]
+        assert [f["kind"] for f in merged] == ["confirm"]
 
     def test_bad_feedback_is_rejected_with_the_reason(self, settings: Settings) -> None:
         """Was tests/integration/test_feedback.py's: the same assertions, no broker (unknown-indicator, which

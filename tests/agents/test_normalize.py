@@ -5,6 +5,7 @@ from pathlib import Path
 
 import orjson
 
+from streams import credentials
 from streams.agents.base import Context
 from streams.agents.normalize import Normalize
 from streams.core.signing import member_key, sign_submission
@@ -12,16 +13,17 @@ from streams.intake import envelope
 from streams.records import batch_codec, submission_codec
 from streams.settings import Settings
 from streams.topics import Topics
-from tests.agents.base import NOW_MS, ROOT, AgentTestCase
+from tests.agents.base import NOW_MS, ROOT, AgentTestCase, Recorder
 
 BUNDLE = (ROOT / "tests" / "fixtures" / "overlap_bundle.json").read_bytes()
 CSV = (ROOT / "tests" / "fixtures" / "overlap.csv").read_bytes()
 
 
 def signed(settings: Settings, member: str, payload: bytes, filename: str, key_of: str | None = None,
-           **scope: object) -> bytes:
-    """An intake message as `kizuna submit` writes it, signed with `key_of`'s key (default: the sender's)."""
-    key = member_key(settings.pseudonym_secret(), settings.namespace, key_of or member)
+           key: bytes | None = None, **scope: object) -> bytes:
+    """An intake message as `kizuna submit` writes it, signed with `key`, else `key_of`'s first key
+    (default: the sender's)."""
+    key = key or member_key(settings.pseudonym_secret(), settings.namespace, key_of or member)
     record = envelope(member, payload, filename=filename, received_at=NOW_MS, **scope)  # type: ignore[arg-type]
     record["submission_id"] = f"sub-{member}-{filename}"  # deterministic, for the replay check
     record["signature"] = sign_submission(key, record)
@@ -63,6 +65,31 @@ class TestNormalize(AgentTestCase):
         recorder = self.execute(settings, [forged])
         codes = [orjson.loads(s.value or b"")["code"] for s in recorder.on(topics.member_rejected("acme"))]
         assert codes == ["unauthenticated"] and not recorder.on(topics.indicators)
+
+    def test_a_rotated_signing_key_is_accepted_during_the_overlap_and_refused_as_retired_after_it(
+            self, settings: Settings) -> None:
+        """`kizuna members rotate`: the worker reads the member's key generation from the hub's copy of its
+        credentials; the clock decides the overlap (no waiting)."""
+        settings = settings.model_copy(update={"kafka_security": "sasl_plaintext"})  # no CA needed to issue
+        first = credentials.issue(settings, "acme")
+        rotated = credentials.issue(settings, "acme", first, overlap_s=3600)
+        assert (first.signing_generation, rotated.signing_generation) == (0, 1) and rotated.key != first.key
+        topics, until_ms = Topics(settings.namespace), int(rotated.previous_until * 1000)
+
+        def refusals(now_ms: int, key: bytes) -> list[tuple[str, str]]:
+            raw = signed(settings, "acme", CSV, f"at-{now_ms}-{key.hex()[:8]}.csv", key=key, tlp="green")
+            recorder = Recorder()
+            self.run(self.make(Context(settings, recorder, clock=lambda: now_ms)), [raw])
+            assert bool(recorder.on(topics.indicators)) != bool(recorder.on(topics.member_rejected("acme")))
+            return [(r["code"], r["reason"]) for r in (orjson.loads(s.value or b"")
+                                                       for s in recorder.on(topics.member_rejected("acme")))]
+
+        assert refusals(until_ms - 1000, first.key) == [] and refusals(until_ms - 1000, rotated.key) == []
+        [(code, reason)] = refusals(until_ms + 1000, first.key)
+        assert code == "retired-key" and "retired signing key" in reason and "newest credentials file" in reason
+        assert refusals(until_ms + 1000, rotated.key) == []
+        assert [c for c, _ in refusals(until_ms - 1000, member_key(settings.pseudonym_secret(), settings.namespace,
+                                                                   "acme", 2))] == ["unauthenticated"]
 
     def test_unusable_submissions_are_rejected_with_a_reason(self, settings: Settings) -> None:
         """Were tests/integration/test_pipeline.py's and test_trust.py's: the same assertions, no broker."""

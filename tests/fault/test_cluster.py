@@ -15,7 +15,7 @@ from collections import Counter
 
 import orjson
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, ElectionType
 
 from streams.kafka_io import admin, client_config
 from streams.sectors import ALL
@@ -83,11 +83,36 @@ def rolling_restart(hub: Hub) -> str:
     return "brokers 1, 2, 3 stopped and started in turn"
 
 
+def back_in_sync(hub: Hub, node: int, timeout: float = 300.0) -> float:
+    """Seconds until `node` is in the ISR of every partition it has a replica of (re-replicated from the others)."""
+    client, started = admin(hub.settings), time.monotonic()
+    while True:
+        topics = client.list_topics(timeout=30).topics.values()
+        behind = sum(node in p.replicas and node not in p.isrs for t in topics for p in t.partitions.values())
+        if not behind:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"broker {node}: {behind} partitions not back in sync"
+        time.sleep(1)
+
+
 def wipe_and_rejoin(hub: Hub) -> str:
+    """The operator's step for a lost disk is what `cluster.sh wipe N; start-node N` does: `kafka-storage format`
+    with the cluster's id and the same node id (a new directory id), then start. The broker re-registers, moves
+    its replicas to the new directory and re-replicates them; then it leads its preferred partitions again,
+    __consumer_offsets' included, so the workers' group coordinator moves back to it (the controller does that
+    within leader.imbalance.check.interval.seconds, 300 s; here a preferred election does it at once)."""
     node = busiest_leader(hub)
     cluster("wipe", str(node))
     cluster("start-node", str(node))
-    return f"broker {node} stopped, its data directory deleted, rejoined empty"
+    in_sync = back_in_sync(hub, node)
+    client = admin(hub.settings)
+    client.elect_leaders(ElectionType.PREFERRED).result()
+    metadata = client.list_topics(timeout=30)
+    leads = sum(p.leader == node for t in metadata.topics.values() for p in t.partitions.values())
+    offsets = sum(p.leader == node for p in metadata.topics["__consumer_offsets"].partitions.values())
+    assert leads, f"broker {node} leads nothing after the preferred election"
+    return (f"broker {node} stopped, its data directory deleted, rejoined empty, back in every ISR after "
+            f"{in_sync:.0f} s, leading {leads} partitions again ({offsets} of __consumer_offsets)")
 
 
 @pytest.mark.parametrize("fault", [kill_9_the_busiest_leader, rolling_restart, wipe_and_rejoin])

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from streams import credentials
+from streams import credentials, rotation
 from streams.intake import envelope
 from streams.kafka_io import client_config
 from streams.records import submission_codec
@@ -104,6 +104,52 @@ def test_a_submission_in_another_members_name_is_rejected(hub):
     assert codes[forged["submission_id"]] == codes[unsigned["submission_id"]] == "unauthenticated"
     published = hub.read(hub.topics.contrib(TLP.GREEN, "all"), expect=0, settle=1)
     assert not [r for r in published if "forged.example" in r.get("pattern", "") or "unsigned" in r.get("pattern", "")]
+
+
+def test_a_rotated_signing_key_is_accepted_during_the_overlap_and_refused_as_retired_after_it(hub):
+    """`kizuna members rotate` on the broker with the worker: the member's old and new signing keys both
+    work during the overlap; after it, the old key's submissions are refused as signed by a retired key
+    and the new key's flow; a rotation without overlap retires the previous key at once."""
+    member, contrib = "wayne", hub.topics.contrib(TLP.GREEN, "all")
+
+    def send(value: str, key: bytes) -> str:
+        record = envelope(member, f"value\n{value}\n".encode(), "csv", "x.csv", "green", key=key)
+        hub.publisher.send(hub.topics.intake, submission_codec().encode(record), record["submission_id"].encode())
+        hub.publisher.flush_sync()
+        return record["submission_id"]
+
+    def published(*values: str) -> None:
+        records = hub.until(contrib, lambda rs: all(any(v in r.get("pattern", "") for r in rs) for v in values))
+        assert all(any(v in r.get("pattern", "") for r in records) for v in values), values
+
+    def refused(*ids: str) -> dict[str, tuple[str, str]]:
+        mine = hub.until(hub.topics.member_rejected(member), lambda rs: set(ids) <= {r["submission_id"] for r in rs})
+        return {r["submission_id"]: (r["code"], r["reason"]) for r in mine if r["submission_id"] in ids}
+
+    first = credentials.load(hub.settings, member)
+    second = rotation.rotate(hub.settings, member, overlap_s=3600)
+    assert second.signing_generation == first.signing_generation + 1 and second.key != first.key
+    send("rotation-old-key-in-overlap.example", first.key)
+    send("rotation-new-key.example", second.key)
+    published("rotation-old-key-in-overlap.example", "rotation-new-key.example")
+    # The overlap ends (as if the hour had passed; tests/security/test_tls.py ends it the same way).
+    credentials.path(hub.settings, member).write_text(second.model_copy(update={"previous_until": 1.0})
+                                                      .model_dump_json())
+    late = send("rotation-old-key-after-overlap.example", first.key)
+    send("rotation-new-key-after-overlap.example", second.key)
+    published("rotation-new-key-after-overlap.example")
+    [(code, reason)] = refused(late).values()
+    assert code == "retired-key" and "retired signing key" in reason
+    # No overlap: the second key is retired the moment the third is issued.
+    third = rotation.rotate(hub.settings, member, overlap_s=0)
+    assert third.signing_generation == second.signing_generation + 1
+    at_once = send("rotation-second-key-no-overlap.example", second.key)
+    send("rotation-third-key.example", third.key)
+    published("rotation-third-key.example")
+    assert refused(at_once)[at_once][0] == "retired-key"
+    after = hub.read(contrib, expect=0, settle=1)
+    assert not [r for r in after if "after-overlap" in r.get("pattern", "") and "old-key" in r.get("pattern", "")
+                or "no-overlap" in r.get("pattern", "")]
 
 
 def test_adding_and_removing_a_member_grants_and_revokes_at_once(tmp_path):

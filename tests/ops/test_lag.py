@@ -3,10 +3,18 @@ never naming a member (DESIGN rule 5). Pure functions; the worker's real figures
 against a real broker in test_prometheus.py."""
 from __future__ import annotations
 
-from streams.lag import group_kind, lag_by_kind, topic_label
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.backlog import MergeBacklog
+from streams.kafka_io import Publisher, client_config
+from streams.lag import LagMonitor, group_kind, lag_by_kind, topic_label
 from streams.members import Member, Registry
 from streams.metrics import contributing_members, sector_label
 from streams.topics import Topics
+from tests.harness import drop_namespace, open_namespace
 
 TOPICS = Topics("kz")
 MEMBERS = ["acme", "globex"]
@@ -66,3 +74,29 @@ def test_contributing_members_are_counted_per_sector() -> None:
     given = {"acme": 3, "globex": 1, "hooli": 0, "nowhere": 2}
     assert contributing_members(registry, lambda member: given.get(member, 0)) == {
         "all": 3, "electricity": 1, "gas": 1, "finance": 1}
+
+
+@pytest.mark.integration
+def test_the_lag_monitor_reads_committed_offsets_through_a_consumer_of_the_group(tmp_path) -> None:
+    """On the broker: the monitor reads a group's committed offsets (without the admin API, whose
+    NOT_COORDINATOR path crashes the process: streams.kafka_io.CommittedOffsets) and the ends, and sums
+    the lag; the bulk lane's backlog reads the workers' group the same way."""
+    namespace = "l" + uuid.uuid4().hex[:10]
+    settings = open_namespace(namespace, tmp_path, partitions=1)
+    topics = Topics(namespace)
+    try:
+        publisher = Publisher(settings, "lag-test")
+        for n in range(5):
+            publisher.send(topics.intake, b"x", str(n).encode(), 0)
+            publisher.send(topics.indicators, b"x", str(n).encode(), 0)
+        publisher.flush_sync()
+        for group, topic in ((topics.hub_group("lagtest"), topics.intake), (topics.worker_group, topics.indicators)):
+            consumer = Consumer({**client_config(settings), "group.id": group, "enable.auto.commit": False})
+            consumer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
+            consumer.close()
+        monitor = LagMonitor(settings)
+        assert monitor.read() == {("hub", topics.intake): 3, ("worker", topics.indicators): 3}
+        assert MergeBacklog(settings).size() == 3
+        assert monitor._offsets.read("no-such-group", [TopicPartition(topics.intake, 0)], 10) == {}
+    finally:
+        drop_namespace(settings)
