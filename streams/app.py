@@ -37,11 +37,13 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
 
 def build(settings: Settings) -> Pipeline:
     topics = Topics(settings.namespace)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         topics.worker_group,
         broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
         broker_credentials=_credentials(settings),
         store="memory://",  # merge state is kept by streams/state.py, not Faust tables
+        datadir=str(settings.state_dir / "faust"),  # Faust's default is a directory in the cwd
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.partitions,

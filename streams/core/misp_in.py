@@ -31,11 +31,13 @@ communities" and 3 "all communities" are GREEN: CLEAR only ever comes from a tag
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import uuid
 from dataclasses import dataclass, replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -100,14 +102,26 @@ class _QuietValidation(logging.Filter):
 
 
 @cache
-def _converter() -> tuple[type, dict[str, bool]]:
-    """misp-stix's parser class, and MISP's attribute types with whether each is for detection
-    by default; imported on first use (~2 s: misp-stix brings its STIX 1 libraries along)."""
+def _converter() -> type:
+    """misp-stix's parser class, imported on first use (~2 s and ~77 MiB: misp-stix brings pymisp,
+    jsonschema and its STIX 1 libraries along), so events of plain attributes never load it."""
     from misp_stix_converter import MISPtoSTIX21Parser
-    from pymisp.abstract import describe_types
 
     logging.getLogger("pymisp").addFilter(_QuietValidation())
-    return MISPtoSTIX21Parser, {name: bool(d.get("to_ids")) for name, d in describe_types["sane_defaults"].items()}
+    parser: type = MISPtoSTIX21Parser
+    return parser
+
+
+@cache
+def _detection_defaults() -> dict[str, bool]:
+    """MISP's attribute types, each with whether it is for detection by default (`to_ids`), read
+    from the table pymisp ships (pymisp/data/describeTypes.json) without importing pymisp."""
+    spec = importlib.util.find_spec("pymisp")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pymisp is not installed: run `make install`")
+    table = Path(next(iter(spec.submodule_search_locations))) / "data" / "describeTypes.json"
+    defaults = orjson.loads(table.read_bytes())["result"]["sane_defaults"]
+    return {name: bool(d.get("to_ids")) for name, d in defaults.items()}
 
 
 @dataclass(slots=True)
@@ -248,7 +262,7 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
             problems.append(Problem(where_event, Reason.MALFORMED, "an object is not a JSON object"))
     taken: set[str] = set()
     attributes, sources = [], {}
-    detection_defaults = _converter()[1]
+    detection_defaults = _detection_defaults()
     for position, (attribute, chain, group) in enumerate(chains):
         if not isinstance(attribute, dict):
             problems.append(Problem(where_event, Reason.MALFORMED, "an attribute is not a JSON object"))
@@ -358,7 +372,7 @@ def _failed(where_event: str, problems: list[Problem], exc: Exception) -> Parsed
 
 def _run_misp_stix(prepared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """misp-stix's objects by id, and what it said about the records it could not convert."""
-    converter = _converter()[0]()
+    converter = _converter()()
     converter.parse_json_content(prepared)
     said = [m for group in (converter.errors, converter.warnings) for ms in group.values() for m in ms]
     return {obj["id"]: obj for obj in converter.stix_objects}, said

@@ -60,3 +60,24 @@ def test_plain_path_equals_misp_stix(misp_type):
 def test_plain_path_equals_misp_stix_on_any_text(misp_type, value):
     document = orjson.loads(orjson.dumps(event(misp_type, value)))
     assert outcome(parse_misp(document)) == outcome(parse_misp(document, plain=False))
+
+
+def test_the_attribute_type_table_is_pymisps_and_plain_events_do_not_load_misp_stix() -> None:
+    """The reader takes MISP's attribute types from pymisp's data file without importing pymisp
+    (importing misp-stix costs ~2 s and ~77 MiB of a worker): same table, and a fresh process that
+    reads an event of plain attributes has not imported either."""
+    import subprocess
+    import sys
+
+    from pymisp.abstract import describe_types
+
+    from streams.core.misp_in import _detection_defaults
+
+    assert _detection_defaults() == {name: bool(d.get("to_ids"))
+                                     for name, d in describe_types["sane_defaults"].items()}
+    script = ("import sys\nfrom streams.core.misp_in import parse_misp\n"
+              f"parsed = parse_misp({event('ip-dst', '45.77.65.211')!r})\n"
+              "assert [i.value for i in parsed.items if i.value] == ['45.77.65.211'], parsed\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymisp', 'misp_stix_converter')))")
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
