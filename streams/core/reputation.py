@@ -90,6 +90,7 @@ class Book:
         self._partners: dict[str, dict[str, int]] = defaultdict(dict)  # member -> co-backer -> lowest level
         self._activity: dict[str, list[tuple[int, int]]] = defaultdict(list)
         self._causes: set[str] = set()
+        self._credits: dict[tuple[str, int], float] = {}  # credit() memo: read per signal of every view
 
     def apply(self, event: Event) -> bool:
         """Fold one event; False when its cause was already counted. Order does not matter."""
@@ -101,6 +102,7 @@ class Book:
             self._activity[member].append((event["at"], event["count"]))
             return True
         level = int(TLP.from_slug(event["level"]))
+        self._credits.clear()
         if event["type"] == "vouch":
             self._vouched[member][level] = max(self._vouched[member][level], float(event["alpha"]))
             return True
@@ -117,11 +119,16 @@ class Book:
     def credit(self, member: str, level: TLP) -> float:
         """r for views at `level`: vouched credit plus earned credit at levels ≤ level, capped per day and
         by the number of distinct members it was earned with (one accomplice or one copied source is not a record)."""
+        known = self._credits.get((member, level))
+        if known is not None:
+            return known
         cap = self.learning.daily_credit
         earned = sum(min(cap, r) for (lvl, _), r in self._credit.get(member, {}).items() if lvl <= level)
         partners = sum(1 for lowest in self._partners.get(member, {}).values() if lowest <= level)
         earned = min(earned, self.learning.per_partner * partners)
-        return max(self._vouched[member][: level + 1]) + earned if member in self._vouched else earned
+        credit = max(self._vouched[member][: level + 1]) + earned if member in self._vouched else earned
+        self._credits[(member, level)] = credit
+        return credit
 
     def blame(self, member: str, level: TLP) -> float:
         return sum(self._beta[member][: level + 1]) if member in self._beta else 0.0
