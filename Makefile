@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv kafka cluster cluster-down compose-tls setup fuzz run up down status lint test test-faults test-unit bench eval-scoring eval-intake clean
+.PHONY: help venv native kafka cluster cluster-down compose-tls setup fuzz run up down status lint test test-faults test-unit bench eval-scoring eval-intake clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## create the virtualenv with every dependency
 
-kafka: venv  ## fetch (once) and start the local single-node Kafka broker under var/
+native: venv  ## compile the hot modules of streams/core with mypyc into build/native/ (a no-op when current)
+	$(BIN)/python -m streams.native build
+
+kafka: native  ## fetch (once) and start the local single-node Kafka broker under var/
 	deploy/kafka/kafka.sh start
 
 cluster: venv  ## start the local 3-broker KRaft cluster (replication 3, min ISR 2); KIZUNA_CLUSTER=1 uses it
@@ -54,27 +57,27 @@ lint: venv  ## ruff (pyflakes, import order, line length), mypy (strict on strea
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_structure.py
 
-test: venv  ## the whole suite against the real broker (started and stopped if not running)
+test: native  ## the whole suite against the real broker (started and stopped if not running)
 	deploy/with-kafka.sh $(BIN)/pytest
 
-test-faults: venv  ## the fault suite: workers killed mid-stream (longer than `make test`)
+test-faults: native  ## the fault suite: workers killed mid-stream (longer than `make test`)
 	deploy/with-kafka.sh $(BIN)/pytest tests/fault -s
 
 FUZZ_SECONDS ?= 120
-fuzz: venv  ## coverage-guided fuzzing (atheris) of every intake format and feedback; FUZZ_SECONDS=120
+fuzz: venv  ## coverage-guided fuzzing (atheris, of the reference Python) of every intake format and feedback; FUZZ_SECONDS=120
 	mkdir -p var/fuzz/corpus && cp tests/fixtures/*.json tests/fixtures/*.csv var/fuzz/corpus/
-	$(BIN)/python -m tests.fuzz.fuzz_intake var/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=var/fuzz/ -print_final_stats=1
+	KIZUNA_NATIVE=0 $(BIN)/python -m tests.fuzz.fuzz_intake var/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=var/fuzz/ -print_final_stats=1
 
-test-unit: venv  ## unit tests only, no broker
+test-unit: native  ## unit tests only, no broker
 	$(BIN)/pytest tests/unit
 
-bench: venv  ## benchmarks against the real broker; prints a table, writes var/bench/results.json
+bench: native  ## benchmarks against the real broker; prints a table, writes var/bench/results.json
 	deploy/with-kafka.sh $(BIN)/python -m tests.bench
 
-eval-scoring: venv  ## confidence against baselines on friendly and adversarial communities (no broker; exit 1 if a target is missed)
+eval-scoring: native  ## confidence against baselines on friendly and adversarial communities (no broker; exit 1 if a target is missed)
 	$(BIN)/python -m tests.eval.scoring
 
-eval-intake: venv  ## the public corpus (tests/corpus/) through kizuna's intake: carried / skipped / rejected per file
+eval-intake: native  ## the public corpus (tests/corpus/) through kizuna's intake: carried / skipped / rejected per file
 	$(BIN)/python -m tests.eval.intake $(if $(JSON),--json)
 
 clean:  ## remove local state (broker and cluster data, merge state); keeps the fetched broker and var/secrets

@@ -474,11 +474,12 @@ def worker() -> None:
     settings = hub_login()
     from faust.worker import Worker
 
-    from streams import metrics
+    from streams import metrics, native
     from streams.agents import register
     from streams.lag import LagMonitor
 
     app = register(settings)
+    err.print(f"core: {native.status()}")
 
     # What is loaded by now lives as long as the worker: out of the collector's sight. And a young
     # collection every 50,000 allocations rather than CPython's 700: a batch allocates hundreds of

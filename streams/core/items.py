@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from streams.core.canonical import InvalidValue, canonicalize, indicator_id
 from streams.tlp import TLP
@@ -67,35 +67,35 @@ class Parsed:
 class Reason:
     """Rejection reason codes: stable, documented in docs/records.md, used as metric labels."""
 
-    NOT_UTF8 = "not-utf8"
-    TOO_LARGE = "too-large"
-    TOO_DEEP = "too-deep"
-    TOO_MANY = "too-many"
-    MALFORMED = "malformed"
-    UNKNOWN_FORMAT = "unknown-format"
-    INVALID_VALUE = "invalid-value"
-    INVALID_PATTERN = "invalid-pattern"
-    UNSUPPORTED_TYPE = "unsupported-type"
-    UNSUPPORTED_PATTERN_TYPE = "unsupported-pattern-type"
-    WITHHELD = "withheld"
-    DANGLING_REF = "dangling-ref"
-    NO_TLP = "no-tlp"
-    RED_NEEDS_RECIPIENTS = "red-needs-recipients"
-    DISTRIBUTION = "distribution-narrower"
-    UNKNOWN_SECTOR = "unknown-sector"
-    UNKNOWN_MEMBER = "unknown-member"
-    UNAUTHENTICATED = "unauthenticated"
-    RETIRED_KEY = "retired-key"
-    UNKNOWN_RECIPIENT = "unknown-recipient"
-    UNKNOWN_INDICATOR = "unknown-indicator"
-    INVALID_FEEDBACK = "invalid-feedback"
-    EMPTY = "empty"
+    NOT_UTF8: Final = "not-utf8"
+    TOO_LARGE: Final = "too-large"
+    TOO_DEEP: Final = "too-deep"
+    TOO_MANY: Final = "too-many"
+    MALFORMED: Final = "malformed"
+    UNKNOWN_FORMAT: Final = "unknown-format"
+    INVALID_VALUE: Final = "invalid-value"
+    INVALID_PATTERN: Final = "invalid-pattern"
+    UNSUPPORTED_TYPE: Final = "unsupported-type"
+    UNSUPPORTED_PATTERN_TYPE: Final = "unsupported-pattern-type"
+    WITHHELD: Final = "withheld"
+    DANGLING_REF: Final = "dangling-ref"
+    NO_TLP: Final = "no-tlp"
+    RED_NEEDS_RECIPIENTS: Final = "red-needs-recipients"
+    DISTRIBUTION: Final = "distribution-narrower"
+    UNKNOWN_SECTOR: Final = "unknown-sector"
+    UNKNOWN_MEMBER: Final = "unknown-member"
+    UNAUTHENTICATED: Final = "unauthenticated"
+    RETIRED_KEY: Final = "retired-key"
+    UNKNOWN_RECIPIENT: Final = "unknown-recipient"
+    UNKNOWN_INDICATOR: Final = "unknown-indicator"
+    INVALID_FEEDBACK: Final = "invalid-feedback"
+    EMPTY: Final = "empty"
     # Skips: policy working as intended, not errors (docs/records.md, "Skip reasons").
-    WITHHELD_REF = "withheld-ref"
-    MARKING = "marking"
-    DROPPED_TYPE = "dropped-type"
-    PERSONAL_DATA = "personal-data"
-    NOTHING_TO_WITHDRAW = "nothing-to-withdraw"
+    WITHHELD_REF: Final = "withheld-ref"
+    MARKING: Final = "marking"
+    DROPPED_TYPE: Final = "dropped-type"
+    PERSONAL_DATA: Final = "personal-data"
+    NOTHING_TO_WITHDRAW: Final = "nothing-to-withdraw"
 
 
 # Policies that leave an object out on purpose; every other reason is a rejection.

@@ -35,6 +35,7 @@ import importlib.util
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -297,7 +298,7 @@ def _prepare(event: dict[str, Any], where_event: str, problems: list[Problem],
     return {"Event": prepared}, sources
 
 
-def _observables(observed: dict[str, Any] | None, objects: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+def _observables(observed: Mapping[str, Any] | None, objects: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(kind, value) of every observable of a shared kind in one observed-data."""
     found = []
     for ref in (observed or {}).get("object_refs") or []:

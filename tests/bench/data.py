@@ -5,6 +5,7 @@ import csv
 import io
 import random
 import uuid
+from collections.abc import Iterator
 
 import orjson
 
@@ -41,20 +42,29 @@ _PATHS = {"ipv4-addr": "ipv4-addr:value", "domain-name": "domain-name:value", "u
 GREEN_V2 = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 
 
+def _uuid4s(items: list[tuple[str, str]]) -> Iterator[uuid.UUID]:
+    """Random-looking but reproducible object ids: the same items give the same submission."""
+    rng = random.Random(repr(items[:2]) + str(len(items)))
+    while True:
+        yield uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
 def stix_bundle(items: list[tuple[str, str]]) -> bytes:
+    ids = _uuid4s(items)
     objects = [{
-        "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+        "type": "indicator", "spec_version": "2.1", "id": f"indicator--{next(ids)}",
         "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
         "pattern": f"[{_PATHS[kind]} = '{value}']", "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z",
         "indicator_types": ["malicious-activity"], "object_marking_refs": [GREEN_V2],
     } for kind, value in items]
-    return orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects})
+    return orjson.dumps({"type": "bundle", "id": f"bundle--{next(ids)}", "objects": objects})
 
 
 def misp_event(items: list[tuple[str, str]]) -> bytes:
-    attributes = [{"uuid": str(uuid.uuid4()), "type": _MISP_TYPES[kind], "value": value, "to_ids": True,
+    ids = _uuid4s(items)
+    attributes = [{"uuid": str(next(ids)), "type": _MISP_TYPES[kind], "value": value, "to_ids": True,
                    "category": "Network activity"} for kind, value in items]
-    return orjson.dumps({"Event": {"uuid": str(uuid.uuid4()), "info": "bench", "Tag": [{"name": "tlp:green"}],
+    return orjson.dumps({"Event": {"uuid": str(next(ids)), "info": "bench", "Tag": [{"name": "tlp:green"}],
                                    "Attribute": attributes}})
 
 
