@@ -97,9 +97,9 @@ class Settings(BaseSettings):
                                                                 "normalised batches wait for the merge agents (all "
                                                                 "workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
-    take_max: int = Field(16, ge=1, le=10_000, description="Kafka messages an agent processes per batch. Submissions "
-                          "and record batches are large: 16 is as fast as 64 and a worker's peak memory is 470 "
-                          "rather than 620 MiB (docs/performance.md).")
+    take_max: int = Field(8, ge=1, le=10_000, description="Kafka messages an agent processes per batch. Submissions "
+                          "and record batches are large: 8 is as fast as 64 and a worker's memory after 200 k "
+                          "indicators is 381 rather than 620 MiB (docs/performance.md).")
     feedback_take_max: int = Field(64, ge=1, le=10_000, description="Feedback messages (small: 200 sightings each) "
                                    "the feedback agent takes per batch; more sightings of one record per batch are "
                                    "folded with one state read and write.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,14 @@ class Merge:
         self.stores, self.reputation = stores, reputation
         self.hub = hub_identity_id(self.settings.hub_name)
         self.policy = Policy(self.settings.confirm_threshold, self.settings.republish_step)
+        self._topics: dict[tuple[str, Any], str] = {}  # (tier, audience) -> topic, named once
+
+    def topic_of(self, pub: Publication) -> str:
+        topic = self._topics.get((pub.tier, pub.audience))
+        if topic is None:
+            level, target = pub.audience
+            topic = self._topics[(pub.tier, pub.audience)] = self.topics.for_tier(pub.tier, level, target)
+        return topic
 
     async def handle(self, events: list[tuple[int, bytes]]) -> Outcome:
         """One batch of (partition, kizuna.indicators message), start to end."""
@@ -138,8 +147,7 @@ class Merge:
                 pubs = changes(state, self.reputation, self.policy)
                 outcome.suppressed += not pubs
                 for pub in pubs:
-                    level, target = pub.audience
-                    topic = self.topics.for_tier(pub.tier, level, target)
+                    topic = self.topic_of(pub)
                     self.ctx.publisher.send(topic, encode(render(state, pub, self.hub)), key)
                     trail = {"id": state["id"], "modified": pub.modified, "topic": topic, "tier": pub.tier,
                              "status": pub.status}
@@ -186,8 +194,8 @@ class Merge:
             pubs = list(group)
             metrics.PUBLISHED.labels(level.slug, metrics.sector_label(sector), tier).inc(len(pubs))
             if tier == "general":
-                for pub in pubs:
-                    metrics.STATUS.labels(level.slug, pub.status).inc()
+                for status, count in Counter(pub.status for pub in pubs).items():
+                    metrics.STATUS.labels(level.slug, status).inc(count)
             else:
                 latency = metrics.LATENCY.labels(level.slug, metrics.sector_label(sector))
                 spread = metrics.CONFIDENCE.labels(level.slug)

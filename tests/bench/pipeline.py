@@ -21,11 +21,15 @@ from tests.bench.data import indicators, submissions
 from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
 
 
-def _rss_kib(pid: int) -> int:
+def _memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and its parts: RssAnon (the process's own heap), RssFile (mapped files: libraries, the
+    shared warning-list file, whose pages the workers of a host share)."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            found[name] = int(rest.split()[0])
+    return found
 
 
 def _du(path: Path) -> int:
@@ -68,7 +72,7 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
                     raise RuntimeError(msg.error())
         finished = time.monotonic()
         elapsed = finished - started
-        rss = sum(_rss_kib(p.proc.pid) for p in procs)
+        memory = [_memory_kib(p.proc.pid) for p in procs]
         states = [workdir / f"w{i}" / "state" for i in range(workers)]
         state_bytes = sum(_du(state) for state in states if state.exists())
     finally:
@@ -80,7 +84,11 @@ def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, t
         "indicators": n, "distinct": distinct, "submissions": len(batch), "records_read": records,
         "distinct_read": len(seen), "complete": len(seen) == distinct, "send_seconds": sent - started,
         "seconds": elapsed, "indicators_per_s": n / elapsed, "workers": workers, "partitions": partitions,
-        "worker_rss_mib": rss / 1024, "state_disk_mib": state_bytes / 2**20,
+        "worker_rss_mib": sum(m["VmRSS"] for m in memory) / 1024,
+        "worker_rss_each_mib": [round(m["VmRSS"] / 1024, 1) for m in memory],
+        "worker_rss_anon_each_mib": [round(m["RssAnon"] / 1024, 1) for m in memory],
+        "worker_rss_file_each_mib": [round(m["RssFile"] / 1024, 1) for m in memory],
+        "state_disk_mib": state_bytes / 2**20,
         "state_disk_mib_per_million": state_bytes / 2**20 / distinct * 1e6,
     }
 
