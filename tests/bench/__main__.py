@@ -72,11 +72,13 @@ def main() -> None:
         work = Path(tmp)
         measured("warninglists", run_warninglists(work / "wl"))
         measured("stages", run_stages(min(n, 50_000)))
+        measured("stages_reference", reference_stages(min(n, 50_000)))
         measured("vulns", run_vulns(members=1000 if args.quick else 10_000,
                                     catalogue_size=30_000 if args.quick else 300_000))
         measured("ceiling", run_ceiling(client, n))
         for workers in (1, 2):
             measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
+        measured("pipeline_2w_reference", run_pipeline(n, work / "p2r", workers=2, native=False))
         cluster = on_cluster(n)
         if cluster is not None:
             measured("pipeline_cluster_2w", cluster)
@@ -95,6 +97,16 @@ def main() -> None:
             measured("intelmq", run_intelmq(indicators(min(n, 20_000)), ROOT / "var" / "bench"))
     report(console, results)
     console.print(f"results: {out}")
+
+
+def reference_stages(n: int) -> dict[str, Any]:
+    """The stage figures of the reference Python (KIZUNA_NATIVE=0), in a process of its own."""
+    done = subprocess.run([sys.executable, "-m", "tests.bench.stages", str(n)], cwd=ROOT, capture_output=True,
+                          env={**os.environ, "KIZUNA_NATIVE": "0"}, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"stages of the reference Python failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
 
 
 def on_cluster(n: int) -> dict[str, Any] | None:
@@ -130,6 +142,10 @@ def report(console: Console, results: dict[str, Any]) -> None:
         row(f"pipeline, {workers} worker(s), {p['indicators']:,} indicators", f"{p['indicators_per_s']:,.0f} ind/s"
             + ("" if p["complete"] else " INCOMPLETE"), f"≥ {TARGETS['pipeline_per_s']:,}",
             p["complete"] and p["indicators_per_s"] >= TARGETS["pipeline_per_s"])
+    if "pipeline_2w_reference" in results:
+        p, compiled = results["pipeline_2w_reference"], results["pipeline_2w"]["indicators_per_s"]
+        row("pipeline, 2 workers, reference Python core (KIZUNA_NATIVE=0) / compiled core",
+            f"{p['indicators_per_s']:,.0f} ind/s / {compiled / p['indicators_per_s']:.2f}×", "", None)
     if "pipeline_cluster_2w" in results:
         p = results["pipeline_cluster_2w"]
         row(f"pipeline, 2 workers, 3-broker cluster (replication 3, min ISR 2), {p['indicators']:,} indicators",
@@ -147,10 +163,16 @@ def report(console: Console, results: dict[str, Any]) -> None:
         row(f"latency at {share:.0%} of capacity ({lat['rate']:,}/s) p50 / p99",
             f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f} ms", "p99 ≤ 1000 ms",
             lat["p99_ms"] <= TARGETS["p99_ms_at_5000"])
-    stages = results["stages"]["us_per_indicator"]
-    framework = 1e6 / results["pipeline_1w"]["indicators_per_s"] - results["stages"]["total_us_per_indicator"]
-    row("µs per indicator, 1 worker: " + ", ".join(stages) + ", framework (the rest)",
-        " / ".join(f"{us:.1f}" for us in stages.values()) + f" / {framework:.1f}", "", None)
+    for name, label in (("stages", "compiled core"), ("stages_reference", "reference Python")):
+        if name not in results:
+            continue
+        stages, steps = results[name]["us_per_indicator"], results[name]["steps_us_per_indicator"]
+        row(f"µs per indicator in process, {label}: " + ", ".join(stages),
+            " / ".join(f"{us:.1f}" for us in stages.values()), "", None)
+        row(f"µs per indicator, {label}: normalize step / merge step" + (", framework (the rest of 1 worker's "
+            "pipeline figure)" if name == "stages" else ""), " / ".join(f"{us:.1f}" for us in steps.values()) + (
+            f" / {1e6 / results['pipeline_1w']['indicators_per_s'] - results[name]['total_us_per_indicator']:.1f}"
+            if name == "stages" else ""), "", None)
     wl = results["warninglists"]
     row("warning lists: RSS / start / µs per lookup, sets → compact shared file",
         f"{wl['reference']['rss_mib']:.0f} → {wl['compact']['rss_mib']:.0f} MiB / {wl['reference']['load_s']:.1f} → "
@@ -158,7 +180,9 @@ def report(console: Console, results: dict[str, Any]) -> None:
         f"{wl['compact']['us_per_lookup']:.2f}"
         + ("" if wl["same_answers"] else " ANSWERS DIFFER"), "same answers", wl["same_answers"])
     rss = results["pipeline_1w"]["worker_rss_mib"]
-    row("worker RSS, 1 worker, full warning lists", f"{rss:.0f} MiB", f"≤ {TARGETS['worker_rss_mib']} MiB",
+    anon, mapped = (results["pipeline_1w"].get(f"worker_rss_{part}_each_mib", [0])[0] for part in ("anon", "file"))
+    row("worker RSS after the 1-worker run, full warning lists (own heap + mapped files)",
+        f"{rss:.0f} MiB ({anon:.0f} + {mapped:.0f})", f"≤ {TARGETS['worker_rss_mib']} MiB",
         rss <= TARGETS["worker_rss_mib"])
     fb = results["feedback"]
     row(f"feedback: {fb['sightings']:,} sightings on {fb['indicators']:,} records", f"{fb['per_s']:,.0f} ev/s",

@@ -36,14 +36,16 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, timeout: float = 600) -> dict:
+def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, timeout: float = 600,
+                 native: bool = True) -> dict:
+    """`native=False`: the workers run the reference Python of streams/core (KIZUNA_NATIVE=0)."""
     namespace = "b" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, workdir, partitions)
     items = indicators(n)
     distinct = len(set(items))
     batch = submissions(items)
     procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions),
-                                  warninglists="true"),
+                                  warninglists="true", native="1" if native else "0"),
                     workdir / f"worker{i}.log") for i in range(workers)]
     for proc in procs:
         proc.start()

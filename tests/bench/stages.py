@@ -1,14 +1,22 @@
 """Where the time goes: µs per indicator of each stage of the pipeline, run in-process on the benchmark's own
-submissions with the real code of each stage (no broker). `framework` in the report is what the end-to-end
-pipeline figure of the same run costs beyond the sum of these stages (Faust, aiokafka, Kafka round trips).
+submissions with the real code of each stage (no broker), with the worker's garbage-collector settings.
 
 Stages: parse (reading the formats, canonicalisation included), canonicalise (that part alone, on the same
 values), normalise (scope, pseudonym, warning lists, in-submission duplicates), encode (Avro batches, written
 and read back), merge (fold and score), render (STIX JSON of each publication), state (state JSON written to
 and read from RocksDB).
+
+Steps: the two agents' steps exactly as the worker runs them (streams.agents: Normalize.process and publish
+on signed intake messages, Merge.handle on what that published, a RocksDB store, publishing to a sink),
+which is what the stages add up to plus the agents' own code (metrics, audit trails, the changelog).
+`framework` in the report is what the end-to-end pipeline figure of the same run costs beyond the steps
+(Faust, aiokafka, librdkafka, the executor thread). `python -m tests.bench.stages` prints the figures of
+whichever core is active: KIZUNA_NATIVE=0 gives the reference Python's.
 """
 from __future__ import annotations
 
+import asyncio
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +25,11 @@ from typing import Any
 import orjson
 from rocksdict import Rdict
 
+from streams import native
+from streams.agents.base import Context
+from streams.agents.merge import Merge
+from streams.agents.normalize import Normalize
+from streams.cli import WORKER_GC_THRESHOLDS
 from streams.core import canonical
 from streams.core.formats import Limits, parse_submission
 from streams.core.merge import Policy, changes, fold, mark_published, upgrade
@@ -24,12 +37,65 @@ from streams.core.normalize import batches, normalize
 from streams.core.reputation import Book
 from streams.core.stix_out import encode, hub_identity_id, render
 from streams.records import batch_codec
+from streams.reputation_feed import ReputationFeed
 from streams.settings import Settings
+from streams.state import MergeStores
+from streams.topics import Topics
 from streams.warninglist_cache import load_shared
+from tests.agents.base import MEMBERS_FILE, NOW_MS
+from tests.agents.test_normalize import signed
 from tests.bench.data import indicators, submissions
 
 
+class _Sink:
+    """A publisher that only keeps what the merge step reads next."""
+
+    def __init__(self, keep: str) -> None:
+        self.keep, self.kept = keep, []
+
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None, partition: int | None = None) -> None:
+        if topic == self.keep:
+            self.kept.append((partition or 0, value or b""))
+
+    async def flush(self, timeout: float = 60.0) -> None:
+        pass
+
+
+def run_steps(inputs: list[tuple[str, bytes, int]], n: int) -> dict[str, float]:
+    """µs per indicator of the normalize and merge agents' steps, as the worker runs them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(namespace="bench", pseudonym_key="bench", members_file=MEMBERS_FILE, var_dir=Path(tmp),
+                            store="rocksdb", warninglists=True, partitions=4)
+        topics = Topics(settings.namespace)
+        raws = [signed(settings, "acme", payload, f"s{i}.{fmt}", tlp="green") for i, (fmt, payload, _) in
+                enumerate(inputs)]
+        sink = _Sink(topics.indicators)
+        normalize_step = Normalize(Context(settings, sink, clock=lambda: NOW_MS))
+        for raw in raws[:6]:  # imports and caches warm, as in a running worker
+            normalize_step.process(raw)
+        started = time.perf_counter()
+        for raw in raws:
+            normalize_step.publish(*normalize_step.process(raw))
+        normalized = time.perf_counter() - started
+        context = Context(settings, _Sink(""), clock=lambda: NOW_MS)
+        stores = MergeStores(settings, topics.merge_state, changelog=lambda partition: [])
+        merge_step = Merge(context, stores, ReputationFeed(settings, topics.reputation))
+
+        async def merge_all() -> float:
+            for partition in range(settings.partitions):
+                await stores.ready(partition)
+            begun = time.perf_counter()
+            for i in range(0, len(sink.kept), settings.take_max):
+                await merge_step.handle(sink.kept[i:i + settings.take_max])
+            return time.perf_counter() - begun
+
+        merged = asyncio.run(merge_all())
+        stores.forget(set(range(settings.partitions)))
+    return {"normalize": normalized / n * 1e6, "merge": merged / n * 1e6}
+
+
 def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)  # as in the worker
     settings = Settings()
     limits = Limits.of(settings)
     warnings = load_shared(cache_dir or settings.warninglist_cache)
@@ -85,12 +151,14 @@ def run_stages(n: int, cache_dir: Path | None = None) -> dict[str, Any]:
 
         timed("state", state_io)
         db.close()
-    return {"indicators": n, "records": len(merged),
+    steps = run_steps(inputs, n)
+    return {"indicators": n, "records": len(merged), "compiled": native.compiled(),
             "us_per_indicator": {stage: s / n * 1e6 for stage, s in seconds.items()},
-            "total_us_per_indicator": sum(seconds.values()) / n * 1e6}
+            "steps_us_per_indicator": steps, "total_us_per_indicator": sum(steps.values())}
 
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(run_stages(20_000), indent=2))
+    print(json.dumps(run_stages(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000), indent=2))
