@@ -6,7 +6,9 @@ There is one source: the Python modules are the reference and mypyc compiles the
 on) writes the extensions under build/native/<fingerprint>/, never next to the sources, and
 `streams.core` puts them in front of the sources only when the fingerprint of the sources
 still matches: an edited module runs as Python until the next build, never as a stale binary.
-KIZUNA_NATIVE=0 runs the reference path. tests/differential/ holds the two paths equal.
+KIZUNA_NATIVE=0 runs the reference path (streams.settings.Settings.native documents and validates it;
+it is read here because the choice is made when streams.core is first imported, before any settings
+exist). tests/differential/ holds the two paths equal.
 """
 from __future__ import annotations
 
@@ -45,9 +47,14 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def _switched_off() -> bool:
+    """KIZUNA_NATIVE false, read as pydantic reads a bool."""
+    return os.environ.get("KIZUNA_NATIVE", "").strip().lower() in ("0", "false", "no", "off", "f", "n")
+
+
 def status() -> str:
     """One line for the worker's log: which path runs, and why."""
-    if os.environ.get("KIZUNA_NATIVE") == "0":
+    if _switched_off():
         return "reference Python (KIZUNA_NATIVE=0)"
     if (BUILD / fingerprint() / MANIFEST).exists():
         return f"compiled ({len(MODULES)} modules of streams/core, mypyc)"
@@ -58,7 +65,7 @@ def status() -> str:
 
 def activate(core_path: list[str]) -> bool:
     """Put the build of these sources in front of streams/core/ (its package __path__); False if there is none."""
-    if os.environ.get("KIZUNA_NATIVE") == "0":
+    if _switched_off():
         return False
     built = BUILD / fingerprint()
     if not (built / MANIFEST).exists():

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer linger: latency traded for throughput.")
     store: Literal["rocksdb", "memory"] = Field("rocksdb", description="Merge-state store: RocksDB on disk or memory "
                                                                        "(tests).")
+    native: bool = Field(True, description="Run the compiled core (`make native`) when a build of the current "
+                         "sources exists; false runs the reference Python. Read once, when streams.core is first "
+                         "imported (streams/native.py), so it is an environment variable, not a runtime switch.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0 disables.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the Faust worker's own web server.")
     log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level.")

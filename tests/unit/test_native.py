@@ -43,3 +43,13 @@ def test_kizuna_native_0_runs_the_reference(tree: Path, monkeypatch: pytest.Monk
     path = ["streams/core"]
     assert not native.activate(path) and path == ["streams/core"]
     assert native.status() == "reference Python (KIZUNA_NATIVE=0)"
+
+
+@pytest.mark.parametrize("value", ["false", "False", "no", "off", "0"])
+def test_every_false_the_settings_accept_switches_it_off(tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          value: str) -> None:
+    from streams.settings import Settings
+
+    monkeypatch.setenv("KIZUNA_NATIVE", value)
+    assert Settings().native is False
+    assert not native.activate(["streams/core"])
