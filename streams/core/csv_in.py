@@ -57,14 +57,33 @@ def header_line(text: str) -> tuple[int, str]:
     return first, lines[first] if first < len(lines) else ""
 
 
+class _Plain(csv.excel):
+    """Excel's dialect with another delimiter."""
+
+
+_PLAIN = {delimiter: type(f"_Plain{ord(delimiter)}", (_Plain,), {"delimiter": delimiter}) for delimiter in ",;\t|"}
+
+
+def _dialect(header_text: str, body: str) -> type[csv.Dialect]:
+    """The CSV dialect. A header with exactly one of the delimiters and no space after it, in a sample
+    without quotes, is that delimiter in Excel's dialect: the rows are those csv.Sniffer's dialect gives
+    (tests/unit/test_csv_dialect.py); anything else is sniffed. The sniffer costs ~300 µs a file
+    whatever its size, most of the cost of a small submission."""
+    sample = header_text + "\n" + body[:4096]
+    found = [d for d in ",;\t|" if d in header_text]
+    if len(found) == 1 and '"' not in sample and "'" not in sample and found[0] + " " not in header_text:
+        return _PLAIN[found[0]]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
 def parse_csv(text: str, max_rows: int) -> Parsed:
     parsed = Parsed("csv")
     start, header_text = header_line(text)
     body = "\n".join(line for line in text.split("\n")[start + 1:] if not line.lstrip().startswith("#"))
-    try:
-        dialect = csv.Sniffer().sniff(header_text + "\n" + body[:4096], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
+    dialect = _dialect(header_text, body)
     try:
         header = next(csv.reader([header_text], dialect))
     except (StopIteration, csv.Error):
