@@ -97,9 +97,12 @@ class Settings(BaseSettings):
                                                                 "normalised batches wait for the merge agents (all "
                                                                 "workers).")
     batch_records: int = Field(500, ge=1, le=10_000, description="Normalised records per internal Kafka message.")
-    take_max: int = Field(8, ge=1, le=10_000, description="Kafka messages an agent processes per batch. Submissions "
-                          "and record batches are large: 8 is as fast as 64 and a worker's memory after 200 k "
-                          "indicators is 381 rather than 620 MiB (docs/performance.md).")
+    take_max: int = Field(64, ge=1, le=10_000, description="Kafka messages an agent takes per batch; many small "
+                          "submissions in one batch share its flushes (docs/performance.md).")
+    step_bytes: int = Field(512 * 1024, ge=1024, le=64 * 1024 * 1024,
+                            description="A batch is processed in steps of at most this many bytes of messages (at "
+                                        "least one message each): what a worker holds at once, whatever the sizes "
+                                        "of the messages (~4,000 normalised records, or one large submission).")
     feedback_take_max: int = Field(64, ge=1, le=10_000, description="Feedback messages (small: 200 sightings each) "
                                    "the feedback agent takes per batch; more sightings of one record per batch are "
                                    "folded with one state read and write.")

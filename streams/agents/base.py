@@ -5,7 +5,7 @@ passes a recording publisher and a fixed clock and runs the step on recorded inp
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,3 +70,20 @@ class Context:
         if member is not None:
             self.publisher.send(self.topics.member_rejected(member), raw, item["submission_id"].encode())
         (metrics.SKIPS if item.get("outcome") == "skipped" else metrics.REJECTIONS).labels(item["code"]).inc()
+
+
+def in_steps(events: Sequence[Any], limit: int) -> Iterator[list[Any]]:
+    """Consecutive runs of a batch's Faust events holding at most `limit` bytes of message values (at
+    least one event each): many small messages share one step, and its flushes, while a step of large
+    ones stays as small as the limit."""
+    step: list[Any] = []
+    size = 0
+    for event in events:
+        length = len(event.value or b"")
+        if step and size + length > limit:
+            yield step
+            step, size = [], 0
+        step.append(event)
+        size += length
+    if step:
+        yield step

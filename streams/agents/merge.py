@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from streams import metrics
-from streams.agents.base import Context
+from streams.agents.base import Context, in_steps
 from streams.core.items import Problem, Reason, rejection
 from streams.core.merge import (
     Policy,
@@ -217,4 +217,5 @@ def attach(pipeline: Pipeline, step: Merge) -> None:
         step.reputation.start()
         # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
         async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
-            await step.handle([(event.message.partition, event.value) for event in events])
+            for part in in_steps(events, settings.step_bytes):
+                await step.handle([(event.message.partition, event.value) for event in part])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from streams import metrics
-from streams.agents.base import Context
+from streams.agents.base import Context, in_steps
 from streams.backlog import MergeBacklog
 from streams.core.formats import Limits, parse_submission
 from streams.core.items import RETIRED_KEY_TEXT, Problem, Reason, rejection
@@ -118,19 +118,23 @@ def attach(pipeline: Pipeline, step: Normalize) -> None:
 
     @pipeline.app.agent(pipeline.intake)
     async def normalize_agent(stream: Any) -> None:
-        loop = asyncio.get_running_loop()
         # take_events acknowledges a batch only after this loop body finished with it (at-least-once).
         async for events in stream.take_events(settings.take_max, within=settings.take_within_s):
-            started = time.perf_counter()
-            # Parsing is CPU work: off the loop, so the consumer keeps heartbeating.
-            results = await loop.run_in_executor(None, lambda: [step.process(e.value) for e in events])
-            for member, result in results:
-                step.publish(member, result)
-            await publisher.flush()
-            metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
-            log.info("normalized %d submissions: %d records, %d rejections, %d skipped", len(results),
-                     sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results),
-                     sum(len(r.skipped) for _, r in results))
+            for part in in_steps(events, settings.step_bytes):
+                await normalize_step(part)
+
+    async def normalize_step(events: list[Any]) -> None:
+        started = time.perf_counter()
+        # Parsing is CPU work: off the loop, so the consumer keeps heartbeating.
+        results = await asyncio.get_running_loop().run_in_executor(None, lambda: [step.process(e.value)
+                                                                                   for e in events])
+        for member, result in results:
+            step.publish(member, result)
+        await publisher.flush()
+        metrics.STAGE_SECONDS.labels("normalize").observe(time.perf_counter() - started)
+        log.info("normalized %d submissions: %d records, %d rejections, %d skipped", len(results),
+                 sum(len(r.records) for _, r in results), sum(len(r.rejections) for _, r in results),
+                 sum(len(r.skipped) for _, r in results))
 
     @pipeline.app.agent(pipeline.intake_bulk)
     async def bulk_agent(stream: Any) -> None:

@@ -30,7 +30,7 @@ from tests.bench.ceiling import run_ceiling
 from tests.bench.data import indicators
 from tests.bench.feedback import run_feedback
 from tests.bench.intelmq_peer import ensure_intelmq, run_intelmq
-from tests.bench.latency import run_latency
+from tests.bench.latency import PER_SUBMISSION, run_latency
 from tests.bench.pipeline import run_pipeline
 from tests.bench.stages import run_stages
 from tests.bench.state import run_state
@@ -40,7 +40,9 @@ from tests.bench.warninglists import run_warninglists
 
 TARGETS = {"pipeline_per_s": 20_000, "ceiling_share": 0.15, "p99_ms_at_5000": 1000, "intelmq_ratio": 10,
            "feedback_per_s": 20_000, "worker_rss_mib": 400}
-CAPACITY_SHARES = (0.25, 0.5, 0.8)  # latency measured at these shares of the 2-worker capacity of the same run
+# Latency measured at these shares of the 2-worker capacity of the same run, for submissions of the latency
+# runs' own shape (50-indicator CSVs cost more per indicator than the 1,000-indicator ones of `pipeline_2w`).
+CAPACITY_SHARES = (0.25, 0.5, 0.8)
 
 
 def main() -> None:
@@ -79,12 +81,13 @@ def main() -> None:
         for workers in (1, 2):
             measured(f"pipeline_{workers}w", run_pipeline(n, work / f"p{workers}", workers=workers))
         measured("pipeline_2w_reference", run_pipeline(n, work / "p2r", workers=2, native=False))
+        measured("pipeline_2w_small", run_pipeline(n, work / "p2s", workers=2, submission_size=PER_SUBMISSION))
         cluster = on_cluster(n)
         if cluster is not None:
             measured("pipeline_cluster_2w", cluster)
         for rate in (1000, 5000):
             measured(f"latency_{rate}", run_latency(rate, seconds, work / f"l{rate}"))
-        capacity = results["pipeline_2w"]["indicators_per_s"]
+        capacity = results["pipeline_2w_small"]["indicators_per_s"]  # the latency runs' submissions
         for share in CAPACITY_SHARES:
             rate = max(100, int(capacity * share))
             measured(f"latency_cap{int(share * 100)}", {"rate": rate, **run_latency(rate, seconds, work / f"c{share}")})
@@ -142,6 +145,11 @@ def report(console: Console, results: dict[str, Any]) -> None:
         row(f"pipeline, {workers} worker(s), {p['indicators']:,} indicators", f"{p['indicators_per_s']:,.0f} ind/s"
             + ("" if p["complete"] else " INCOMPLETE"), f"≥ {TARGETS['pipeline_per_s']:,}",
             p["complete"] and p["indicators_per_s"] >= TARGETS["pipeline_per_s"])
+    if "pipeline_2w_small" in results:
+        p = results["pipeline_2w_small"]
+        row(f"pipeline, 2 workers, {p['submissions']:,} CSV submissions of {PER_SUBMISSION} (capacity for the "
+            "latency rows)", f"{p['indicators_per_s']:,.0f} ind/s" + ("" if p["complete"] else " INCOMPLETE"), "",
+            None)
     if "pipeline_2w_reference" in results:
         p, compiled = results["pipeline_2w_reference"], results["pipeline_2w"]["indicators_per_s"]
         row("pipeline, 2 workers, reference Python core (KIZUNA_NATIVE=0) / compiled core",

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError
 from streams.kafka_io import client_config
 from streams.sectors import ALL
 from streams.tlp import TLP
-from tests.bench.data import indicators, submissions
+from tests.bench.data import csv_file, indicators, submissions
 from tests.harness import Hub, Worker, drop_namespace, namespace_env, open_namespace
 
 
@@ -37,13 +37,17 @@ def _du(path: Path) -> int:
 
 
 def run_pipeline(n: int, workdir: Path, workers: int = 1, partitions: int = 4, timeout: float = 600,
-                 native: bool = True) -> dict:
-    """`native=False`: the workers run the reference Python of streams/core (KIZUNA_NATIVE=0)."""
+                 native: bool = True, submission_size: int | None = None) -> dict:
+    """`native=False`: the workers run the reference Python of streams/core (KIZUNA_NATIVE=0).
+    `submission_size`: CSV submissions of that many indicators each (the latency runs' shape) instead
+    of the mix of 1,000-indicator bundles and events and 2,000-line CSVs."""
     namespace = "b" + uuid.uuid4().hex[:10]
     settings = open_namespace(namespace, workdir, partitions)
     items = indicators(n)
     distinct = len(set(items))
-    batch = submissions(items)
+    batch = submissions(items) if submission_size is None else [
+        ("csv", csv_file(items[i:i + submission_size]), len(items[i:i + submission_size]))
+        for i in range(0, n, submission_size)]
     procs = [Worker(namespace_env(settings, workdir / f"w{i}", store="rocksdb", partitions=str(partitions),
                                   warninglists="true", native="1" if native else "0"),
                     workdir / f"worker{i}.log") for i in range(workers)]

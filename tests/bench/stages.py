@@ -20,13 +20,14 @@ import gc
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from rocksdict import Rdict
 
 from streams import native
-from streams.agents.base import Context
+from streams.agents.base import Context, in_steps
 from streams.agents.merge import Merge
 from streams.agents.normalize import Normalize
 from streams.cli import WORKER_GC_THRESHOLDS
@@ -85,8 +86,10 @@ def run_steps(inputs: list[tuple[str, bytes, int]], n: int) -> dict[str, float]:
             for partition in range(settings.partitions):
                 await stores.ready(partition)
             begun = time.perf_counter()
-            for i in range(0, len(sink.kept), settings.take_max):
-                await merge_step.handle(sink.kept[i:i + settings.take_max])
+            events = [SimpleNamespace(partition=partition, value=value) for partition, value in sink.kept]
+            for i in range(0, len(events), settings.take_max):  # batches as Faust takes them, in steps
+                for part in in_steps(events[i:i + settings.take_max], settings.step_bytes):
+                    await merge_step.handle([(event.partition, event.value) for event in part])
             return time.perf_counter() - begun
 
         merged = asyncio.run(merge_all())
