@@ -79,10 +79,16 @@ def _dialect(header_text: str, body: str) -> type[csv.Dialect]:
         return csv.excel
 
 
-def parse_csv(text: str, max_rows: int) -> Parsed:
-    parsed = Parsed("csv")
+def sections(text: str) -> tuple[int, str, str]:
+    """(index of the header line, the header, the data lines without comments)."""
     start, header_text = header_line(text)
     body = "\n".join(line for line in text.split("\n")[start + 1:] if not line.lstrip().startswith("#"))
+    return start, header_text, body
+
+
+def parse_csv(text: str, max_rows: int) -> Parsed:
+    parsed = Parsed("csv")
+    start, header_text, body = sections(text)
     dialect = _dialect(header_text, body)
     try:
         header = next(csv.reader([header_text], dialect))

@@ -14,7 +14,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.csv_in import _dialect, header_line, parse_csv
+from streams.core.csv_in import _dialect, parse_csv, sections
 
 DELIMITERS = ",;\t|"
 HEADERS = ["type", "value", "comment", "first_seen", "url", "dst_ip", "tags", "ioc"]
@@ -22,14 +22,12 @@ CELL = st.text(alphabet=st.sampled_from(list("abcxyz019.-/:_@ []()=#") + [";", "
 
 
 def _rows(text: str, dialect: type[csv.Dialect] | csv.Dialect) -> list[list[str]]:
-    start, header_text = header_line(text)
-    body = "\n".join(line for line in text.split("\n")[start + 1:] if not line.lstrip().startswith("#"))
+    _, header_text, body = sections(text)
     return [next(csv.reader([header_text], dialect)), *csv.reader(io.StringIO(body), dialect)]
 
 
 def _sniffed(text: str) -> type[csv.Dialect] | csv.Dialect:
-    start, header_text = header_line(text)
-    body = "\n".join(line for line in text.split("\n")[start + 1:] if not line.lstrip().startswith("#"))
+    _, header_text, body = sections(text)
     try:
         return csv.Sniffer().sniff(header_text + "\n" + body[:4096], delimiters=DELIMITERS)
     except csv.Error:
@@ -43,9 +41,7 @@ def _sniffed(text: str) -> type[csv.Dialect] | csv.Dialect:
 def test_the_shortcut_reads_what_the_sniffer_reads(delimiter: str, header: list[str], rows: list[list[str]]) -> None:
     cells = [[cell.replace(delimiter, "") for cell in row][:len(header)] for row in rows]
     text = "\n".join([delimiter.join(header), *(delimiter.join(row) for row in cells)])
-    start, header_text = header_line(text)
-    body = "\n".join(line for line in text.split("\n")[start + 1:] if not line.lstrip().startswith("#"))
-    chosen = _dialect(header_text, body)
+    chosen = _dialect(*sections(text)[1:])
     if chosen.__name__.startswith("_Plain"):
         assert chosen.delimiter == delimiter
         sniffed = _sniffed(text)
