@@ -47,9 +47,10 @@ up: setup  ## start the whole pipeline in the background
 down:  ## stop what `make up` started, and the broker
 	deploy/run.sh stop
 
-status:  ## is the broker / worker running?
+status:  ## is the broker / worker running? which core (compiled or reference) would a worker run?
 	-deploy/kafka/kafka.sh status
 	-deploy/run.sh status
+	-$(BIN)/python -m streams.native status
 	-deploy/prometheus/local.sh status
 
 lint: venv  ## ruff (pyflakes, import order, line length), mypy (strict on streams/core/), no import cycles
