@@ -38,6 +38,10 @@ def kind_from_name(name: str) -> str | None:
     return kinds[0] if kinds and len(kinds) == 1 else None
 
 
+DELIMITERS = ",;\t|"  # the column separators a CSV submission may use
+_SPLIT = re.compile(f"[{re.escape(DELIMITERS)}]")
+
+
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     lowered = [h.strip().lower() for h in header]
     return next((lowered.index(n) for n in names if n in lowered), None)
@@ -51,7 +55,7 @@ def header_line(text: str) -> tuple[int, str]:
     while first < len(lines) and lines[first].lstrip().startswith("#"):
         first += 1
     for index in range(first - 1, -1, -1):
-        names = {c.strip().strip('"').lower() for c in re.split(r"[,;\t|]", lines[index].lstrip("# "))}
+        names = {c.strip().strip('"').lower() for c in _SPLIT.split(lines[index].lstrip("# "))}
         if names & {*VALUE_COLUMNS, *KIND_COLUMNS}:
             return index, lines[index].lstrip("# ")
     return first, lines[first] if first < len(lines) else ""
@@ -61,7 +65,7 @@ class _Plain(csv.excel):
     """Excel's dialect with another delimiter."""
 
 
-_PLAIN = {delimiter: type(f"_Plain{ord(delimiter)}", (_Plain,), {"delimiter": delimiter}) for delimiter in ",;\t|"}
+_PLAIN = {delimiter: type(f"_Plain{ord(delimiter)}", (_Plain,), {"delimiter": delimiter}) for delimiter in DELIMITERS}
 
 
 def _dialect(header_text: str, body: str) -> type[csv.Dialect]:
@@ -70,11 +74,11 @@ def _dialect(header_text: str, body: str) -> type[csv.Dialect]:
     (tests/unit/test_csv_dialect.py); anything else is sniffed. The sniffer costs ~300 µs a file
     whatever its size, most of the cost of a small submission."""
     sample = header_text + "\n" + body[:4096]
-    found = [d for d in ",;\t|" if d in header_text]
+    found = [d for d in DELIMITERS if d in header_text]
     if len(found) == 1 and '"' not in sample and "'" not in sample and found[0] + " " not in header_text:
         return _PLAIN[found[0]]
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
     except csv.Error:
         return csv.excel
 

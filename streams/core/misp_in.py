@@ -119,7 +119,7 @@ def _detection_defaults() -> dict[str, bool]:
     from the table pymisp ships (pymisp/data/describeTypes.json) without importing pymisp."""
     spec = importlib.util.find_spec("pymisp")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pymisp is not installed: run `make install`")
+        raise RuntimeError("pymisp is not installed: run `make venv`")
     table = Path(next(iter(spec.submodule_search_locations))) / "data" / "describeTypes.json"
     defaults = orjson.loads(table.read_bytes())["result"]["sane_defaults"]
     return {name: bool(d.get("to_ids")) for name, d in defaults.items()}

@@ -26,6 +26,7 @@ from streams.core.merge import Policy, changes, fold, fold_feedback, mark_publis
 from streams.core.normalize import batches, normalize
 from streams.core.reputation import Book
 from streams.core.stix_out import encode, hub_identity_id, render
+from streams.intake import envelope
 from streams.tlp import TLP
 from tests.bench.data import indicators, submissions
 from tests.eval import intake, scoring
@@ -122,10 +123,10 @@ def main(path: str) -> None:
         _line(out, "path", "compiled", native.compiled())
         for name, payload, filename, entry in _inputs(rng):
             parsed = parse_submission(payload, "auto", filename, intake.LIMITS)
-            submission = {"submission_id": name, "submitter": "differential", "received_at": 1_700_000_000_000,
-                          "format": "auto", "filename": filename, "tlp": entry.get("tlp"), "sectors": [],
-                          "recipients": [], "payload": b"",
-                          "override_distribution": bool(entry.get("override_distribution"))}
+            submission = {**envelope("differential", payload, "auto", filename, entry.get("tlp"),
+                                     received_at=1_700_000_000_000,
+                                     override_distribution=bool(entry.get("override_distribution"))),
+                          "submission_id": name}  # deterministic, as the output is compared across processes
             result = normalize(submission, parsed, "m-differential")
             _line(out, "parse", name, [parsed.format, parsed.items, parsed.problems, parsed.tlp, parsed.sightings])
             _line(out, "normalize", name, [batches(result, 4, 500), result.rejections, result.skipped,

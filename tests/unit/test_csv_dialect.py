@@ -14,9 +14,8 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.csv_in import _dialect, parse_csv, sections
+from streams.core.csv_in import DELIMITERS, _dialect, parse_csv, sections
 
-DELIMITERS = ",;\t|"
 HEADERS = ["type", "value", "comment", "first_seen", "url", "dst_ip", "tags", "ioc"]
 CELL = st.text(alphabet=st.sampled_from(list("abcxyz019.-/:_@ []()=#") + [";", "|", "\t", ","]), max_size=20)
 
